@@ -1,0 +1,42 @@
+/**
+ * The `arbiter` command line: a thin shell over the engine. Each command
+ * lives in commands/; this file only dispatches.
+ */
+import { runCheck } from './commands/check.js';
+import { runValidate } from './commands/validate.js';
+import { EXIT, type CliIO } from './io.js';
+
+export type { CliIO } from './io.js';
+
+const USAGE = `usage: arbiter <command> [options]
+
+commands:
+  check     decide one request against a policy directory (JSON in, JSON out)
+  validate  compile policy directories and report every error
+
+Run 'arbiter <command> --help' for a command's options.`;
+
+/**
+ * Runs the CLI and returns its exit status.
+ *
+ * @example
+ * process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
+ */
+export async function main(argv: readonly string[], io: CliIO): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case 'check':
+      return runCheck(rest, io);
+    case 'validate':
+      return runValidate(rest, io);
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      (command === undefined ? io.stderr : io.stdout).write(`${USAGE}\n`);
+      return command === undefined ? EXIT.USAGE : EXIT.OK;
+    default:
+      io.stderr.write(`arbiter: unknown command '${command}'\n\n${USAGE}\n`);
+      return EXIT.USAGE;
+  }
+}

@@ -1,0 +1,156 @@
+/**
+ * Rule indexing, the last compile stage, behind one small interface:
+ * {@link buildIndex} builds a node tree from rules and the tests they share,
+ * {@link lookupCandidates} returns the rules worth testing for a request, and
+ * {@link allCandidates} is the unindexed path the evaluator can be forced
+ * onto (tests check that both agree).
+ *
+ * A switch node drops a rule only when one of the rule's top-level conjuncts
+ * is false for the request (its `==` constant differs from the value read,
+ * or the subject lacks its role), so the rule could not apply. Candidates are
+ * then tested with their full condition: the index never changes a decision,
+ * it only skips work.
+ */
+import type { IndexKey } from './expr.js';
+import type { Scalar } from './ops.js';
+import { derivedRoleHolds, subjectRoles } from './roles.js';
+import type { CompiledRule, EvalContext, IndexNode, LeafNode } from './tree.js';
+
+/** A rule with the indexable tests among its top-level conjuncts. */
+export interface IndexEntry {
+  readonly rule: CompiledRule;
+  readonly keys: readonly IndexKey[];
+}
+
+/** At or below this many rules a node is a plain list: a switch would cost more than it saves. */
+export const LEAF_SIZE = 8;
+/** A test must be shared by at least this many rules to earn a switch. */
+const MIN_SHARED = 4;
+const MAX_DEPTH = 8;
+
+/**
+ * Builds the index for one (resource type, action, effect).
+ *
+ * @param entries rules in policy order, each with its indexable tests
+ */
+export function buildIndex(entries: readonly IndexEntry[]): IndexNode {
+  return build(entries, 0, new Set());
+}
+
+function leaf(entries: readonly IndexEntry[]): LeafNode {
+  return { kind: 'leaf', rules: entries.map((e) => e.rule).sort((a, b) => a.order - b.order) };
+}
+
+function discriminator(k: IndexKey): string {
+  return k.kind === 'eq' ? `eq:${k.path}` : 'role';
+}
+
+function build(entries: readonly IndexEntry[], depth: number, used: ReadonlySet<string>): IndexNode {
+  if (entries.length <= LEAF_SIZE || depth >= MAX_DEPTH) return leaf(entries);
+  // The test shared by the most rules wins (ties: the first seen, in policy order).
+  const counts = new Map<string, number>();
+  for (const e of entries) {
+    const seen = new Set<string>();
+    for (const k of e.keys) {
+      const d = discriminator(k);
+      if (used.has(d) || seen.has(d)) continue;
+      seen.add(d);
+      counts.set(d, (counts.get(d) ?? 0) + 1);
+    }
+  }
+  let best: string | undefined;
+  let bestCount = MIN_SHARED - 1;
+  for (const [d, c] of counts) {
+    if (c > bestCount) {
+      best = d;
+      bestCount = c;
+    }
+  }
+  if (best === undefined) return leaf(entries);
+  const nextUsed = new Set(used).add(best);
+  const rest: IndexEntry[] = [];
+  const groups = new Map<Scalar, IndexEntry[]>();
+  let sample: Extract<IndexKey, { kind: 'eq' }> | undefined;
+  const derivedKeys = new Set<string>();
+  for (const e of entries) {
+    const i = e.keys.findIndex((k) => discriminator(k) === best);
+    const k = e.keys[i];
+    if (k === undefined) {
+      rest.push(e);
+      continue;
+    }
+    const remaining = e.keys.filter((_, j) => j !== i);
+    const bucketKey = k.kind === 'eq' ? k.value : k.role;
+    if (k.kind === 'eq') sample = k;
+    else if (k.derived) derivedKeys.add(k.role);
+    const g = groups.get(bucketKey);
+    if (g === undefined) groups.set(bucketKey, [{ rule: e.rule, keys: remaining }]);
+    else g.push({ rule: e.rule, keys: remaining });
+  }
+  const restNode = build(rest, depth + 1, nextUsed);
+  if (sample !== undefined) {
+    const buckets = new Map<Scalar, IndexNode>();
+    for (const [value, group] of groups) buckets.set(value, build(group, depth + 1, nextUsed));
+    return { kind: 'eq', path: sample.path, read: sample.read, buckets, rest: restNode };
+  }
+  const buckets = new Map<string, IndexNode>();
+  for (const [role, group] of groups) buckets.set(role as string, build(group, depth + 1, nextUsed));
+  return { kind: 'role', buckets, derivedKeys: [...derivedKeys], rest: restNode };
+}
+
+/**
+ * Appends to `out` every rule of `node` that could apply to this request.
+ * Each rule is appended at most once.
+ */
+export function lookupCandidates(node: IndexNode, ctx: EvalContext, out: CompiledRule[]): void {
+  switch (node.kind) {
+    case 'leaf':
+      for (const r of node.rules) out.push(r);
+      return;
+    case 'eq': {
+      // A Map lookup is `==`: same type and value (a missing value, object or list finds nothing).
+      const b = node.buckets.get(node.read(ctx) as Scalar);
+      if (b !== undefined) lookupCandidates(b, ctx, out);
+      lookupCandidates(node.rest, ctx, out);
+      return;
+    }
+    case 'role': {
+      const roles = subjectRoles(ctx);
+      const derived = node.derivedKeys;
+      if (roles.size <= node.buckets.size) {
+        for (const r of roles) {
+          if (derived.length > 0 && derived.includes(r)) continue;
+          const b = node.buckets.get(r);
+          if (b !== undefined) lookupCandidates(b, ctx, out);
+        }
+      } else {
+        for (const [r, b] of node.buckets) {
+          if (roles.has(r) && !(derived.length > 0 && derived.includes(r))) lookupCandidates(b, ctx, out);
+        }
+      }
+      for (const d of derived) {
+        if (derivedRoleHolds(ctx, d)) {
+          const b = node.buckets.get(d);
+          if (b !== undefined) lookupCandidates(b, ctx, out);
+        }
+      }
+      lookupCandidates(node.rest, ctx, out);
+      return;
+    }
+  }
+}
+
+/** Every rule under `node`, in policy order: what an unindexed engine would scan. */
+export function allCandidates(node: IndexNode): CompiledRule[] {
+  const out: CompiledRule[] = [];
+  const walk = (n: IndexNode): void => {
+    if (n.kind === 'leaf') {
+      out.push(...n.rules);
+      return;
+    }
+    for (const b of n.buckets.values()) walk(b);
+    walk(n.rest);
+  };
+  walk(node);
+  return out.sort((a, b) => a.order - b.order);
+}

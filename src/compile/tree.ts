@@ -1,0 +1,126 @@
+/**
+ * The compiled form of a policy set: an immutable decision structure that the
+ * evaluator walks. It holds closures and hash maps, never syntax nodes, so a
+ * decision does no parsing and no AST walking.
+ */
+import type { SourceLocation } from '../errors.js';
+
+/** JSON-like attribute values as they arrive in a request. */
+export type AttrValue = string | number | boolean | null | readonly AttrValue[] | { readonly [key: string]: AttrValue };
+export type Attributes = { readonly [key: string]: AttrValue };
+
+/**
+ * Everything a condition may read during one decision, plus per-request
+ * memos (the subject's expanded roles and derived-role results).
+ */
+export interface EvalContext {
+  readonly subject: Attributes;
+  readonly resourceType: string;
+  readonly resourceId: string;
+  readonly resource: Attributes;
+  readonly action: string;
+  readonly context: Attributes;
+  /** The decision time in milliseconds since the epoch (`context.time` when absent). */
+  readonly now: number;
+  /** The subject's roles with every inherited role added; filled on first use. */
+  roles: ReadonlySet<string> | undefined;
+  /** Derived-role results for this request; filled on first use. */
+  derived: Map<string, boolean> | undefined;
+  /** The policy set's role graph and derived roles for this resource type. */
+  readonly roleGraph: RoleGraph;
+  readonly derivedRoles: ReadonlyMap<string, DerivedRole>;
+}
+
+/**
+ * A compiled condition. Two-valued: a test that reads a missing attribute or
+ * a value of the wrong type does not hold (see README, "Missing attributes").
+ */
+export type Condition = (ctx: EvalContext) => boolean;
+/** A compiled value read: `undefined` when missing (or JSON null). */
+export type ValueReader = (ctx: EvalContext) => unknown;
+
+export type Effect = 'permit' | 'forbid';
+
+/** One rule after compilation. */
+export interface CompiledRule {
+  /** `type.name` for a named rule, `file:line` for an unnamed one. */
+  readonly id: string;
+  readonly effect: Effect;
+  readonly resourceType: string;
+  readonly actions: readonly string[];
+  /** Position in the whole policy set (files sorted by path, then source order): ties between deciding rules go to the lowest. */
+  readonly order: number;
+  readonly location: SourceLocation;
+  /** `null` when the rule has no condition. */
+  readonly condition: Condition | null;
+}
+
+/** A derived role's definition for one resource type. */
+export interface DerivedRole {
+  readonly name: string;
+  readonly condition: Condition;
+  readonly location: SourceLocation;
+}
+
+/** The role hierarchy: for each role, itself and every role it inherits. */
+export interface RoleGraph {
+  readonly implied: ReadonlyMap<string, readonly string[]>;
+}
+
+/**
+ * A rule-index node. Leaves list rules to test; switch nodes narrow the
+ * candidates by a test many rules share, without changing the result: a node
+ * only drops rules whose condition cannot hold for the request.
+ */
+export type IndexNode = LeafNode | EqualityNode | RoleNode;
+
+export interface LeafNode {
+  readonly kind: 'leaf';
+  readonly rules: readonly CompiledRule[];
+}
+
+/** `path == constant` shared by many rules: a hash lookup on the value at `path`. */
+export interface EqualityNode {
+  readonly kind: 'eq';
+  readonly path: string;
+  readonly read: ValueReader;
+  /** Buckets per constant; a Map keeps 1 and "1" apart, as `==` does. */
+  readonly buckets: ReadonlyMap<string | number | boolean, IndexNode>;
+  /** Rules without this test. */
+  readonly rest: IndexNode;
+}
+
+/** `subject.role("r")` shared by many rules: visit only the buckets of roles the subject holds. */
+export interface RoleNode {
+  readonly kind: 'role';
+  readonly buckets: ReadonlyMap<string, IndexNode>;
+  /** Bucket keys that are derived roles, tested per request. */
+  readonly derivedKeys: readonly string[];
+  readonly rest: IndexNode;
+}
+
+/** The rules of one (resource type, action). */
+export interface ActionTree {
+  readonly action: string;
+  readonly forbids: IndexNode;
+  readonly permits: IndexNode;
+  /** Every rule, unindexed, in order: the `all` path the evaluator can be forced onto. */
+  readonly allForbids: readonly CompiledRule[];
+  readonly allPermits: readonly CompiledRule[];
+}
+
+export interface ResourceTree {
+  readonly type: string;
+  readonly actions: ReadonlyMap<string, ActionTree>;
+  readonly derivedRoles: ReadonlyMap<string, DerivedRole>;
+}
+
+/** A compiled policy set. */
+export interface DecisionTree {
+  /** Content hash of the loaded set. */
+  readonly revision: string;
+  readonly resources: ReadonlyMap<string, ResourceTree>;
+  readonly roleGraph: RoleGraph;
+  /** Every rule in order, for coverage and tooling. */
+  readonly rules: readonly CompiledRule[];
+}

@@ -1,0 +1,97 @@
+/**
+ * Validation of requests that arrive as untrusted JSON (CLI input now, the
+ * gRPC server later): shape, types and size bounds, with the offending field
+ * named in the error.
+ */
+import { RequestError } from '../errors.js';
+import type { Attributes } from '../compile/index.js';
+import type { Request } from '../eval/evaluate.js';
+
+/** Bounds on what a caller may send. */
+export const REQUEST_LIMITS = {
+  /** Longest action name, resource type or id. */
+  maxNameLength: 256,
+  maxIdLength: 1024,
+  /** Deepest nesting of attribute objects and lists. */
+  maxDepth: 16,
+  /** Most values (scalars, objects, lists) across all attributes of a request. */
+  maxValues: 10_000,
+  /** Longest string attribute value. */
+  maxStringLength: 65_536,
+} as const;
+
+/**
+ * Checks an untrusted value and returns it as a {@link Request}.
+ *
+ * @throws {RequestError} code `REQUEST_INVALID`, `field` naming the first offending field
+ * @example
+ * parseRequest(JSON.parse(text)) // { subject, action, resource, context }
+ */
+export function parseRequest(value: unknown): Request {
+  if (!isObject(value)) throw invalid('', 'request must be a JSON object');
+  const budget = { values: 0 };
+  const subject = attributes(value['subject'], 'subject', budget, true);
+  const action = value['action'];
+  if (typeof action !== 'string' || action.length === 0) throw invalid('action', '`action` is required and must be a non-empty string');
+  if (action.length > REQUEST_LIMITS.maxNameLength) throw invalid('action', `\`action\` is longer than ${REQUEST_LIMITS.maxNameLength} characters`);
+  const resource = value['resource'];
+  if (!isObject(resource)) throw invalid('resource', '`resource` is required and must be an object');
+  const type = resource['type'];
+  if (typeof type !== 'string' || type.length === 0) throw invalid('resource.type', '`resource.type` is required and must be a non-empty string');
+  if (type.length > REQUEST_LIMITS.maxNameLength) throw invalid('resource.type', `\`resource.type\` is longer than ${REQUEST_LIMITS.maxNameLength} characters`);
+  const id = resource['id'];
+  if (id !== undefined && typeof id !== 'string') throw invalid('resource.id', '`resource.id` must be a string');
+  if (typeof id === 'string' && id.length > REQUEST_LIMITS.maxIdLength) throw invalid('resource.id', `\`resource.id\` is longer than ${REQUEST_LIMITS.maxIdLength} characters`);
+  const attrs = attributes(resource['attributes'], 'resource.attributes', budget, false);
+  const context = attributes(value['context'], 'context', budget, false);
+  for (const key of Object.keys(value)) {
+    if (!['subject', 'action', 'resource', 'context'].includes(key)) throw invalid(key, `unknown field \`${key}\``);
+  }
+  for (const key of Object.keys(resource)) {
+    if (!['type', 'id', 'attributes'].includes(key)) throw invalid(`resource.${key}`, `unknown field \`resource.${key}\`; resource attributes go under \`resource.attributes\``);
+  }
+  return {
+    subject,
+    action,
+    resource: id === undefined ? { type, attributes: attrs } : { type, id, attributes: attrs },
+    context,
+  };
+}
+
+function invalid(field: string, message: string): RequestError {
+  return new RequestError('REQUEST_INVALID', field, message);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function attributes(v: unknown, field: string, budget: { values: number }, required: boolean): Attributes {
+  if (v === undefined && !required) return {};
+  if (!isObject(v)) throw invalid(field, `\`${field}\` ${required ? 'is required and ' : ''}must be an object`);
+  checkValue(v, field, 1, budget);
+  return v as Attributes;
+}
+
+function checkValue(v: unknown, field: string, depth: number, budget: { values: number }): void {
+  if (++budget.values > REQUEST_LIMITS.maxValues) throw invalid(field, `request has more than ${REQUEST_LIMITS.maxValues} attribute values`);
+  if (v === null || typeof v === 'boolean') return;
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw invalid(field, `\`${field}\` is not a finite number`);
+    return;
+  }
+  if (typeof v === 'string') {
+    if (v.length > REQUEST_LIMITS.maxStringLength) throw invalid(field, `\`${field}\` is longer than ${REQUEST_LIMITS.maxStringLength} characters`);
+    return;
+  }
+  if (depth > REQUEST_LIMITS.maxDepth) throw invalid(field, `\`${field}\` is nested deeper than ${REQUEST_LIMITS.maxDepth} levels`);
+  if (Array.isArray(v)) {
+    v.forEach((item, i) => checkValue(item, `${field}[${i}]`, depth + 1, budget));
+    return;
+  }
+  if (isObject(v)) {
+    for (const [k, item] of Object.entries(v)) checkValue(item, `${field}.${k}`, depth + 1, budget);
+    return;
+  }
+  throw invalid(field, `\`${field}\` is not a JSON value`);
+}
