@@ -25,8 +25,16 @@ function holds(cond: string, subject: Attributes = {}, resource: Attributes = {}
   return decide(tree, { subject, action: 'read', resource: { type: 'doc', id: 'd1', attributes: resource }, context }).decision === 'ALLOW';
 }
 
+interface OpCase {
+  cond: string;
+  subject?: Attributes;
+  resource?: Attributes;
+  context?: Attributes;
+  want: boolean;
+}
+
 describe('operators', () => {
-  it.each([
+  it.each<OpCase>([
     // equality: same type and value; other types never equal; missing never equal
     { cond: 'subject.a == "x"', subject: { a: 'x' }, want: true },
     { cond: 'subject.a == "x"', subject: { a: 'y' }, want: false },
@@ -117,7 +125,7 @@ describe('operators', () => {
     { cond: 'exists(subject.toString)', subject: {}, want: false },
     { cond: 'exists(subject["__proto__"])', subject: {}, want: false },
   ])('$cond with $subject $context → $want', ({ cond, subject, context, want }) => {
-    expect(holds(cond, subject, {}, context ?? {})).toBe(want);
+    expect(holds(cond, subject ?? {}, {}, context ?? {})).toBe(want);
   });
 
   it.each([
@@ -140,7 +148,7 @@ describe('operators', () => {
 });
 
 describe('time', () => {
-  it.each([
+  it.each<OpCase>([
     { cond: 'context.time >= timestamp("2026-01-01T00:00:00Z")', context: {}, want: true },
     { cond: 'context.time < timestamp("2026-01-01T00:00:00Z")', context: {}, want: false },
     { cond: 'context.time < timestamp("2026-01-01T00:00:00Z")', context: { time: '2025-06-01T00:00:00Z' }, want: true },
@@ -155,7 +163,7 @@ describe('time', () => {
     { cond: 'context.time.dayOfWeek("-11:00") == "sun"', context: {}, want: true },
     { cond: 'context.time.dayOfWeek() in ["sat", "sun"]', context: { time: '2026-11-22T10:00:00Z' }, want: true },
   ])('$cond with $context → $want', ({ cond, context, resource, want }) => {
-    expect(holds(cond, {}, resource ?? {}, context)).toBe(want);
+    expect(holds(cond, {}, resource ?? {}, context ?? {})).toBe(want);
   });
 });
 
@@ -228,7 +236,7 @@ describe('combining', () => {
   `);
   const req = (subject: Attributes, action: string, attributes: Attributes = {}, type = 'doc'): Request => ({ subject, action, resource: { type, id: 'x', attributes } });
 
-  it.each([
+  it.each<{ name: string; subject: Attributes; action: string; attrs: Attributes; want: object }>([
     { name: 'permit', subject: { roles: ['editor'] }, action: 'read', attrs: {}, want: { decision: 'ALLOW', reason: 'RULE_PERMIT', rules: ['doc.r1'] } },
     { name: 'first permit in policy order decides', subject: { sub: 'a', roles: ['editor'] }, action: 'read', attrs: { owner: 'a' }, want: { decision: 'ALLOW', reason: 'RULE_PERMIT', rules: ['doc.r1'] } },
     { name: 'unnamed rule is named by file:line', subject: {}, action: 'read', attrs: { public: true }, want: { decision: 'ALLOW', reason: 'RULE_PERMIT', rules: ['test.policy:10'] } },
@@ -281,7 +289,7 @@ describe('rule indexing', () => {
     expect(actions?.get('read')?.forbids.kind).toBe('eq');
   });
 
-  it.each([
+  it.each<{ subject: Attributes; resource: Attributes; action: string; want: string | undefined }>([
     { subject: { tenant: 't7', roles: ['editor'] }, resource: { tenant: 't7' }, action: 'read', want: 'doc.p7' },
     { subject: { tenant: 't7', roles: ['admin'] }, resource: { tenant: 't7' }, action: 'update', want: 'doc.p7' },
     { subject: { tenant: 't7', roles: ['viewer'] }, resource: { tenant: 't7' }, action: 'read', want: undefined },
