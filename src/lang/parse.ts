@@ -4,7 +4,7 @@
  * location, what was expected, what was found and a caret frame.
  */
 import { ArbiterError, type Diagnostic, type SourceLocation } from '../errors.js';
-import type { PolicyFile } from './ast.js';
+import type { Expr, PolicyFile } from './ast.js';
 import { formatFrame } from './frame.js';
 import { parse as peggyParse, SyntaxError as PeggySyntaxError, type Expectation } from './generated/parser.js';
 
@@ -36,8 +36,9 @@ export class ParseError extends ArbiterError {
  */
 export function parsePolicy(text: string, source: string): PolicyFile {
   checkNesting(text, source);
+  let file: PolicyFile;
   try {
-    return peggyParse(text, { grammarSource: source }) as PolicyFile;
+    file = peggyParse(text, { grammarSource: source }) as PolicyFile;
   } catch (err) {
     if (err instanceof PeggySyntaxError) throw new ParseError(syntaxDiagnostic(err, text, source));
     if (err instanceof RangeError) {
@@ -50,6 +51,60 @@ export function parsePolicy(text: string, source: string): PolicyFile {
       });
     }
     throw err;
+  }
+  checkDepth(file, text);
+  return file;
+}
+
+/**
+ * Bounds the depth of every condition's syntax tree. `not not not …` and
+ * method chains parse iteratively but nest in the tree, and the compiler
+ * recurses over the tree: this keeps it within {@link MAX_NESTING_DEPTH}.
+ * The walk itself uses an explicit stack.
+ */
+function checkDepth(file: PolicyFile, text: string): void {
+  const roots: Expr[] = [];
+  for (const d of file.decls) {
+    if (d.kind === 'derive') roots.push(...[d.when, d.unless].filter((e): e is Expr => e !== null));
+    else if (d.kind === 'resource') for (const r of d.rules) roots.push(...[r.when, r.unless].filter((e): e is Expr => e !== null));
+  }
+  const stack: Array<[Expr, number]> = roots.map((e) => [e, 1]);
+  while (stack.length > 0) {
+    const [e, depth] = stack.pop() as [Expr, number];
+    if (depth > MAX_NESTING_DEPTH) {
+      throw new ParseError({
+        code: 'PARSE_TOO_DEEP',
+        message: `expressions are nested more than ${MAX_NESTING_DEPTH} levels deep`,
+        location: e.loc,
+        help: 'split the condition into derived roles or separate rules',
+        frame: formatFrame(text, e.loc),
+      });
+    }
+    const next = depth + 1;
+    switch (e.kind) {
+      case 'and':
+      case 'or':
+        for (const a of e.args) stack.push([a, next]);
+        break;
+      case 'not':
+        stack.push([e.arg, next]);
+        break;
+      case 'cmp':
+      case 'in':
+      case 'has':
+        stack.push([e.left, next], [e.right, next]);
+        break;
+      case 'call':
+        if (e.target !== null) stack.push([e.target, next]);
+        for (const a of e.args) stack.push([a, next]);
+        break;
+      case 'list':
+        for (const a of e.items) stack.push([a, next]);
+        break;
+      case 'path':
+      case 'lit':
+        break;
+    }
   }
 }
 
