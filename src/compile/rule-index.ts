@@ -23,7 +23,7 @@ export interface IndexEntry {
 }
 
 /** At or below this many rules a node is a plain list: a switch would cost more than it saves. */
-export const LEAF_SIZE = 8;
+export const LEAF_SIZE = 4;
 /** A test must be shared by at least this many rules to earn a switch. */
 const MIN_SHARED = 4;
 const MAX_DEPTH = 8;

@@ -32,8 +32,10 @@ export interface EvalContext {
 }
 
 /**
- * A compiled condition. Two-valued: a test that reads a missing attribute or
- * a value of the wrong type does not hold (see README, "Missing attributes").
+ * A compiled condition. Two-valued: a test (`==`, `<`, `in`, `startsWith`…)
+ * that reads a missing attribute or a value of the wrong type does not hold;
+ * `!=` is exactly `not ==`, so it does hold there (see README, "Missing
+ * attributes", for why and how to write permits and forbids with it).
  */
 export type Condition = (ctx: EvalContext) => boolean;
 /** A compiled value read: `undefined` when missing (or JSON null). */
