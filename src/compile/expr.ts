@@ -249,7 +249,7 @@ class ExprCompiler {
     }
     const ordering = op !== '==' && op !== '!=';
     if (ordering && (typed === 'string' || typed === 'bool')) {
-      this.fail('COMPILE_BAD_OPERAND', `\`${op}\` orders numbers, timestamps and times of day, not ${typeWord[typed]}s`, expr.loc);
+      this.fail('COMPILE_BAD_OPERAND', `\`${op}\` orders numbers, timestamps and times of day, not ${typed === 'string' ? 'strings' : 'booleans'}`, expr.loc);
     }
     // Timestamps: coerce the attribute side (an RFC 3339 string or epoch seconds) to milliseconds.
     let readL = left.read;

@@ -139,7 +139,14 @@ function withFrames(diagnostics: readonly Diagnostic[], sources: readonly Policy
 // ---------------------------------------------------------------- stages
 
 function parseAll(state: State): void {
+  const seen = new Set<string>();
   for (const s of state.sources) {
+    if (seen.has(s.path)) {
+      const pos = { offset: 0, line: 1, column: 1 };
+      state.diagnostics.push({ code: 'COMPILE_DUPLICATE_FILE', message: `policy file \`${s.path}\` is given twice`, location: { source: s.path, start: pos, end: pos } });
+      continue;
+    }
+    seen.add(s.path);
     try {
       state.files.push(parsePolicy(s.text, s.path));
     } catch (e) {
@@ -238,9 +245,12 @@ function collectDerive(state: State, decl: DeriveDecl, report: (d: Diagnostic) =
     return;
   }
   state.allDerived.add(name);
-  const types = decl.types === '*' ? [...state.resources.keys()] : decl.types.map((t) => t.name);
+  const types = decl.types === '*' ? [...state.resources.keys()] : [...new Set(decl.types.map((t) => t.name))];
   if (decl.types !== '*') {
+    const listed = new Set<string>();
     for (const t of decl.types) {
+      if (listed.has(t.name)) report({ code: 'COMPILE_DUPLICATE_TYPE', message: `resource type \`${t.name}\` is listed twice`, location: t.loc });
+      listed.add(t.name);
       if (!state.resources.has(t.name)) {
         report({ code: 'COMPILE_UNKNOWN_RESOURCE_TYPE', message: `unknown resource type \`${t.name}\``, location: t.loc, help: didYouMean(t.name, state.resources.keys()) ?? 'declare it with `resource NAME { ... }`' });
       }
@@ -329,6 +339,7 @@ function conjuncts(expr: Expr): Expr[] {
 
 function compileRules(state: State): void {
   let order = 0;
+  const unnamedIds = new Set<string>();
   for (const file of state.files) {
     for (const decl of file.decls) {
       if (decl.kind !== 'resource') continue;
@@ -336,14 +347,14 @@ function compileRules(state: State): void {
       if (info === undefined || info.decl !== decl) continue; // a duplicate block, already reported
       const names = new Map<string, RuleDecl>();
       for (const rule of decl.rules) {
-        const compiled = compileRule(state, info, rule, order++, names);
+        const compiled = compileRule(state, info, rule, order++, names, unnamedIds);
         if (compiled !== null) state.rules.push(compiled);
       }
     }
   }
 }
 
-function compileRule(state: State, info: ResourceInfo, rule: RuleDecl, order: number, names: Map<string, RuleDecl>): { rule: CompiledRule; keys: IndexKey[] } | null {
+function compileRule(state: State, info: ResourceInfo, rule: RuleDecl, order: number, names: Map<string, RuleDecl>, unnamedIds: Set<string>): { rule: CompiledRule; keys: IndexKey[] } | null {
   const type = info.decl.name.name;
   const report = (d: Diagnostic): void => void state.diagnostics.push(d);
   let ok = true;
@@ -391,7 +402,15 @@ function compileRule(state: State, info: ResourceInfo, rule: RuleDecl, order: nu
     }
   }
   if (!ok) return null;
-  const id = rule.name !== null ? `${type}.${rule.name.name}` : `${rule.loc.source}:${rule.loc.start.line}`;
+  let id: string;
+  if (rule.name !== null) {
+    id = `${type}.${rule.name.name}`;
+  } else {
+    // `file:line`, or `file:line:col` for a second unnamed rule on one line.
+    id = `${rule.loc.source}:${rule.loc.start.line}`;
+    if (unnamedIds.has(id)) id = `${id}:${rule.loc.start.column}`;
+    unnamedIds.add(id);
+  }
   return {
     rule: {
       id,

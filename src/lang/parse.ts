@@ -143,9 +143,13 @@ function describeExpected(expected: readonly Expectation[]): string[] {
       case 'end':
         out.add('end of input');
         break;
-      case 'class':
-        out.add('a character');
+      case 'class': {
+        // Small classes of plain characters (`[,;]`) read better spelled out.
+        const plain = !e.inverted && e.parts.length <= 4 && e.parts.every((p) => typeof p === 'string');
+        if (plain) for (const p of e.parts) out.add(`'${String(p)}'`);
+        else out.add('a character');
         break;
+      }
       case 'any':
         out.add('any character');
         break;
