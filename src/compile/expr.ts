@@ -403,6 +403,10 @@ class ExprCompiler {
     if (segs.length === 0) {
       this.fail('COMPILE_NOT_A_VALUE', `\`${root}\` is not a value; read one of its attributes, such as \`${root === 'subject' ? 'subject.sub' : root === 'resource' ? 'resource.id' : 'context.time'}\``, expr.loc);
     }
+    if (root === 'resource' && segs.length > 1 && (segs[0] === 'type' || segs[0] === 'id')) {
+      // `resource.type` and `resource.id` are strings: nothing can be read through them.
+      return { type: 'dynamic', read: () => undefined, path: key };
+    }
     if (root === 'resource' && segs.length === 1 && (segs[0] === 'type' || segs[0] === 'id')) {
       return segs[0] === 'type'
         ? { type: 'dynamic', read: (ctx) => ctx.resourceType, path: key }

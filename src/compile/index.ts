@@ -181,6 +181,8 @@ function collectDeclarations(state: State): void {
     }
   }
   findRoleCycles(state, report);
+  // The closure is only safe to build over a bounded, acyclic hierarchy.
+  if (state.diagnostics.length > 0) return;
   state.roleGraph = buildRoleGraph(state.roleEdges);
   for (const d of derives) collectDerive(state, d, report);
 }
@@ -211,12 +213,22 @@ function collectResource(state: State, decl: ResourceDecl, report: (d: Diagnosti
   state.resources.set(type, { decl, actions: [...seen] });
 }
 
+/** Deepest role hierarchy (and derived-role dependency chain): keeps role expansion cheap and the checks' recursion shallow. */
+export const MAX_ROLE_DEPTH = 32;
+
 function findRoleCycles(state: State, report: (d: Diagnostic) => void): void {
   const done = new Set<string>();
   const stack: string[] = [];
   const onStack = new Set<string>();
+  let tooDeep = false;
   const visit = (role: string): void => {
-    if (done.has(role)) return;
+    if (done.has(role) || tooDeep) return;
+    if (stack.length >= MAX_ROLE_DEPTH) {
+      tooDeep = true;
+      const loc = locateRole(state, role);
+      if (loc !== undefined) report({ code: 'COMPILE_ROLE_HIERARCHY_TOO_DEEP', message: `role hierarchy is deeper than ${MAX_ROLE_DEPTH} levels`, location: loc });
+      return;
+    }
     if (onStack.has(role)) {
       const cycle = [...stack.slice(stack.indexOf(role)), role];
       const loc = locateRole(state, role);
@@ -278,8 +290,20 @@ function conditionOf(when: Expr | null, unless: Expr | null, loc: SourceLocation
   return { kind: 'and', args: [when, negated], loc };
 }
 
+const derivedNames = new WeakMap<State, Map<string, ReadonlySet<string>>>();
+
 function scopeFor(state: State, type: string, onRole?: (role: string, loc: SourceLocation) => void): ExprScope {
-  const derived = new Set(state.derivedDecls.get(type)?.keys() ?? []);
+  // One set per type, shared by every scope: building it per rule would be quadratic.
+  let byType = derivedNames.get(state);
+  if (byType === undefined) {
+    byType = new Map();
+    derivedNames.set(state, byType);
+  }
+  let derived = byType.get(type);
+  if (derived === undefined) {
+    derived = new Set(state.derivedDecls.get(type)?.keys() ?? []);
+    byType.set(type, derived);
+  }
   const base = {
     resourceType: type,
     staticRoles: state.staticRoles,
@@ -307,8 +331,17 @@ function compileDerivedRoles(state: State): void {
   for (const [type, byName] of state.derivedDecls) {
     const visiting = new Set<string>();
     const done = new Set<string>();
+    let stop = false;
     const visit = (name: string, path: string[]): void => {
-      if (done.has(name)) return;
+      if (done.has(name) || stop) return;
+      if (path.length >= MAX_ROLE_DEPTH) {
+        stop = true;
+        const decl = byName.get(name);
+        if (decl !== undefined) {
+          state.diagnostics.push({ code: 'COMPILE_DERIVED_ROLE_TOO_DEEP', message: `derived roles depend on each other more than ${MAX_ROLE_DEPTH} levels deep`, location: decl.name.loc });
+        }
+        return;
+      }
       if (visiting.has(name)) {
         const decl = byName.get(path[0] ?? name);
         if (decl !== undefined) {

@@ -4,18 +4,15 @@
  */
 import type { EvalContext, RoleGraph } from './tree.js';
 
-/** Most roles read from one subject; the rest are ignored (requests are bounded earlier too). */
-export const MAX_SUBJECT_ROLES = 1024;
-
 /** The subject's roles plus every role they inherit, memoised on the context. */
 export function subjectRoles(ctx: EvalContext): ReadonlySet<string> {
   if (ctx.roles !== undefined) return ctx.roles;
   const out = new Set<string>();
   const held = Object.hasOwn(ctx.subject, 'roles') ? ctx.subject['roles'] : undefined;
   if (Array.isArray(held)) {
-    const n = Math.min(held.length, MAX_SUBJECT_ROLES);
-    for (let i = 0; i < n; i++) {
-      const r: unknown = held[i];
+    // Every role counts: dropping some could skip a forbid keyed on them. Request
+    // validation bounds the size of the list.
+    for (const r of held as readonly unknown[]) {
       if (typeof r !== 'string') continue;
       const implied = ctx.roleGraph.implied.get(r);
       if (implied === undefined) out.add(r);
