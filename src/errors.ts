@@ -110,3 +110,25 @@ export function sortDiagnostics(diagnostics: readonly Diagnostic[]): Diagnostic[
       (a.code < b.code ? -1 : a.code > b.code ? 1 : 0),
   );
 }
+
+/**
+ * A token that failed verification. `code` is one of the stable `TOKEN_*`
+ * reason codes (listed in `jwt/reasons.ts` and the README); the message never
+ * contains the token or any secret. jose's error, when there is one, is the
+ * `cause`.
+ */
+export class TokenError extends ArbiterError {}
+
+/**
+ * A configuration file or value that is wrong. `key` is the dotted path of the
+ * offending key (`jwt.issuers[0].audiences`); the message starts with
+ * `file:line:col` when the value came from a file.
+ */
+export class ConfigError extends ArbiterError {
+  readonly key: string;
+
+  constructor(key: string, message: string, options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', message, options);
+    this.key = key;
+  }
+}

@@ -5,6 +5,8 @@ export interface CliIO {
   readonly stdout: { write(s: string): unknown };
   readonly stderr: { write(s: string): unknown };
   readonly stdin: AsyncIterable<Buffer | string>;
+  /** Environment variables (config `secret_env`, `ARBITER_CONFIG`); defaults to `process.env`. */
+  readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
 /** Exit codes, in one place: only the CLI knows them. */
@@ -14,6 +16,8 @@ export const EXIT = {
   POLICY_ERROR: 1,
   /** Bad usage or a malformed request. */
   USAGE: 2,
+  /** The config file is missing or wrong, or a key or revocation file it names cannot be loaded. */
+  CONFIG_ERROR: 3,
 } as const;
 
 /** Largest request document the CLI reads. */

@@ -20,6 +20,11 @@ export const REQUEST_LIMITS = {
   maxStringLength: 65_536,
 } as const;
 
+export interface ParseRequestOptions {
+  /** The subject will come from a verified token: `subject` must be absent (the result's is empty). */
+  readonly subjectFromToken?: boolean;
+}
+
 /**
  * Checks an untrusted value and returns it as a {@link Request}.
  *
@@ -27,10 +32,12 @@ export const REQUEST_LIMITS = {
  * @example
  * parseRequest(JSON.parse(text)) // { subject, action, resource, context }
  */
-export function parseRequest(value: unknown): Request {
+export function parseRequest(value: unknown, options: ParseRequestOptions = {}): Request {
   if (!isObject(value)) throw invalid('', 'request must be a JSON object');
   const budget = { values: 0 };
-  const subject = attributes(value['subject'], 'subject', budget, true);
+  const fromToken = options.subjectFromToken === true;
+  if (fromToken && value['subject'] !== undefined) throw invalid('subject', 'the subject comes from the verified token: give `subject` or a token, not both');
+  const subject = fromToken ? {} : attributes(value['subject'], 'subject', budget, true);
   const action = value['action'];
   if (typeof action !== 'string' || action.length === 0) throw invalid('action', '`action` is required and must be a non-empty string');
   if (action.length > REQUEST_LIMITS.maxNameLength) throw invalid('action', `\`action\` is longer than ${REQUEST_LIMITS.maxNameLength} characters`);
