@@ -3,6 +3,9 @@
  * lives in commands/; this file only dispatches.
  */
 import { runCheck } from './commands/check.js';
+import { runCall } from './commands/call.js';
+import { runServe } from './commands/serve.js';
+import { runToken } from './commands/token.js';
 import { runValidate } from './commands/validate.js';
 import { EXIT, type CliIO } from './io.js';
 
@@ -13,6 +16,9 @@ const USAGE = `usage: arbiter <command> [options]
 commands:
   check     decide one request against a policy directory (JSON in, JSON out)
   validate  compile policy directories and report every error
+  serve     run the gRPC decision server
+  call      make one Check against a running server
+  token     mint a signed token for development (dev keys in dev/)
 
 Run 'arbiter <command> --help' for a command's options.`;
 
@@ -29,6 +35,12 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       return runCheck(rest, io);
     case 'validate':
       return runValidate(rest, io);
+    case 'serve':
+      return runServe(rest, io);
+    case 'call':
+      return runCall(rest, io);
+    case 'token':
+      return runToken(rest, io);
     case undefined:
     case '--help':
     case '-h':

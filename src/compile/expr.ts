@@ -63,6 +63,8 @@ export interface ExprScope {
   readonly allDerivedRoles: ReadonlySet<string>;
   /** Called for every role test, so the compiler can find derived-role cycles. */
   readonly onRole?: (role: string, loc: SourceLocation) => void;
+  /** Called when a condition reads the decision clock (`context.time` without a caller-given time). */
+  readonly onClock?: () => void;
   report(d: Diagnostic): void;
 }
 
@@ -415,6 +417,7 @@ class ExprCompiler {
     if (root === 'context' && segs.length === 1 && segs[0] === 'time') {
       // The request time: the caller's `context.time`, else the decision clock (epoch seconds).
       const read = readerFor('context', segs);
+      this.scope.onClock?.();
       return { type: 'dynamic', read: (ctx) => read(ctx) ?? ctx.now / 1000, path: key };
     }
     return { type: 'dynamic', read: readerFor(root as 'subject' | 'resource' | 'context', segs), path: key };

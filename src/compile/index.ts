@@ -50,6 +50,8 @@ interface ResourceInfo {
 interface State {
   readonly sources: readonly PolicySource[];
   readonly diagnostics: Diagnostic[];
+  /** Resource types with a condition that reads the decision clock. */
+  readonly clockTypes: Set<string>;
   files: PolicyFile[];
   staticRoles: Set<string>;
   roleEdges: Map<string, Set<string>>;
@@ -91,6 +93,7 @@ export function compilePolicySet(sources: readonly PolicySource[], options: Comp
   const state: State = {
     sources: ordered,
     diagnostics: [],
+    clockTypes: new Set(),
     files: [],
     staticRoles: new Set(),
     roleEdges: new Map(),
@@ -309,6 +312,7 @@ function scopeFor(state: State, type: string, onRole?: (role: string, loc: Sourc
     staticRoles: state.staticRoles,
     derivedRoles: derived,
     allDerivedRoles: state.allDerived,
+    onClock: () => void state.clockTypes.add(type),
     report: (d: Diagnostic) => void state.diagnostics.push(d),
   };
   return onRole === undefined ? base : { ...base, onRole };
@@ -477,7 +481,7 @@ function buildTree(state: State): void {
         allPermits: permits.map((e) => e.rule),
       });
     }
-    resources.set(type, { type, actions, derivedRoles: state.derived.get(type) ?? new Map() });
+    resources.set(type, { type, actions, derivedRoles: state.derived.get(type) ?? new Map(), readsClock: state.clockTypes.has(type) });
   }
   state.tree = {
     revision: policyRevision(state.sources),

@@ -115,6 +115,12 @@ export interface ResourceTree {
   readonly type: string;
   readonly actions: ReadonlyMap<string, ActionTree>;
   readonly derivedRoles: ReadonlyMap<string, DerivedRole>;
+  /**
+   * Whether a rule or derived role of this type reads the decision clock
+   * (`context.time` when the caller gives none): such decisions change with
+   * time alone, so a decision cache must not keep them.
+   */
+  readonly readsClock: boolean;
 }
 
 /** A compiled policy set. */

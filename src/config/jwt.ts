@@ -4,6 +4,7 @@
  * here, from a file or an environment variable named in the config, and
  * never appear in an error message.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { checkKeyUrl } from '../jwt/keys.js';
 import {
@@ -63,8 +64,9 @@ function readIssuer(s: Section, env: Readonly<Record<string, string | undefined>
     'claims', 'refresh_interval', 'unknown_kid_cooldown', 'fetch_timeout', 'allow_insecure_http',
   ]);
   const issuer = s.requiredString('issuer');
-  const name = s.string('name') ?? issuer;
-  if (name.length > 64 || !/^[A-Za-z0-9._:/-]+$/.test(name)) throw s.error('name', 'must be at most 64 letters, digits or `._:/-` (it is a metrics label)');
+  const given = s.string('name');
+  if (given !== undefined && !isLabel(given)) throw s.error('name', 'must be at most 64 letters, digits or `._:/-` (it is a metrics label)');
+  const name = given ?? defaultName(issuer);
   const audiences = s.stringList('audiences', []);
   if (audiences.length === 0) {
     throw s.error('audiences', "is required: list the `aud` values meant for this service (without an audience check, a token minted for any other application would be accepted)");
@@ -87,6 +89,22 @@ function readIssuer(s: Section, env: Readonly<Record<string, string | undefined>
     fetchTimeoutSeconds: Math.max(0.001, s.duration('fetch_timeout', VERIFIER_DEFAULTS.fetchTimeoutSeconds)),
     allowInsecureHttp,
   };
+}
+
+function isLabel(s: string): boolean {
+  return s.length <= 64 && /^[A-Za-z0-9._:/-]+$/.test(s);
+}
+
+/** The issuer itself when it fits a metrics label, else its host and a short hash (Azure AD's are 75 characters). */
+function defaultName(issuer: string): string {
+  if (isLabel(issuer)) return issuer;
+  let host = 'issuer';
+  try {
+    host = new URL(issuer).host.replace(/[^A-Za-z0-9.-]/g, '').slice(0, 48) || host;
+  } catch {
+    // Not a URL: the hash alone names it.
+  }
+  return `${host}-${createHash('sha256').update(issuer).digest('hex').slice(0, 12)}`;
 }
 
 function readKeySource(s: Section, issuer: string, allowInsecureHttp: boolean, env: Readonly<Record<string, string | undefined>>): KeySourceOptions {
@@ -168,14 +186,17 @@ function readAlgorithms(s: Section, hasSecret: boolean): Algorithm[] {
 }
 
 /**
- * A claim path: a string is split on dots (`realm_access.roles`); a list is
- * taken literally, segment by segment, for claim names that contain dots
- * (`["https://example.com/roles"]`).
+ * A claim path: a string is split on dots (`realm_access.roles`), except a
+ * URL-like name (`https://example.com/roles`, Auth0's namespaced claims), which
+ * is one claim; a list is taken literally, segment by segment, for any other
+ * claim name that contains dots.
  */
 function readClaimPath(s: Section, key: string | number, v: unknown): ClaimPath {
+  // A URL-like name (an Auth0 namespaced claim) is one claim, never a dotted path.
+  if (typeof v === 'string' && v.includes('://')) return [v];
   if (typeof v === 'string' && v !== '' && !v.split('.').includes('')) return v.split('.');
   if (Array.isArray(v) && v.length > 0 && v.every((p) => typeof p === 'string' && p !== '')) return v as string[];
-  throw s.error(key, 'must be a claim path: `a.b.c`, or a list of claim names `["https://example.com/roles"]` for names with dots');
+  throw s.error(key, 'must be a claim path: `a.b.c`, a namespaced claim `https://example.com/roles`, or a list of literal claim names `["a.b", "c"]`');
 }
 
 function readClaimPaths(s: Section, key: string, fallback: readonly ClaimPath[]): ClaimPath[] {
@@ -197,7 +218,7 @@ function readClaimMapping(s: Section): ClaimMapping {
   const attrSection = s.section('attributes');
   for (const [name, path] of s.entries('attributes')) {
     if ((RESERVED_SUBJECT_ATTRIBUTES as readonly string[]).includes(name)) throw attrSection.error(name, 'is filled by Arbiter itself; choose another attribute name');
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw attrSection.error(name, 'is not a valid attribute name (letters, digits and `_`)');
+    if (!/^[A-Za-z][A-Za-z0-9_]*$/.test(name)) throw attrSection.error(name, 'is not a valid attribute name (a letter, then letters, digits and `_`)');
     attributes.set(name, readClaimPath(attrSection, name, path));
   }
   const stripPrefix = s.string('strip_prefix');

@@ -5,8 +5,9 @@
  * not silently leave audiences unchecked).
  */
 import { isAbsolute, resolve } from 'node:path';
-import { LineCounter, parseDocument, type Document } from 'yaml';
+import { LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ConfigError } from '../errors.js';
+import { closest } from '../compile/suggest.js';
 
 type PathSegment = string | number;
 
@@ -38,6 +39,18 @@ export class ConfigDocument {
     if (first !== undefined) {
       const pos = lines.linePos(first.pos[0]);
       throw new ConfigError('', `${source}:${pos.line}:${pos.col}: ${first.message.split('\n')[0]}`);
+    }
+    // Aliases are refused where they are (no billion-laughs expansion).
+    let alias: number | undefined;
+    visit(doc, {
+      Alias(_, node) {
+        alias = node.range?.[0];
+        return visit.BREAK;
+      },
+    });
+    if (alias !== undefined) {
+      const pos = lines.linePos(alias);
+      throw new ConfigError('', `${source}:${pos.line}:${pos.col}: YAML aliases (\`*name\`) are not supported; write the value out`);
     }
     return new ConfigDocument(doc, lines, source, baseDir);
   }
@@ -106,7 +119,7 @@ export class Section {
   allowOnly(known: readonly string[]): void {
     for (const key of Object.keys(this.#value)) {
       if (known.includes(key)) continue;
-      const close = known.find((k) => k.replace(/_/g, '') === key.replace(/[_-]/g, '').toLowerCase() || k.startsWith(key) || key.startsWith(k));
+      const close = known.find((k) => k.replace(/_/g, '') === key.replace(/[_-]/g, '').toLowerCase()) ?? closest(key, known) ?? known.find((k) => k.startsWith(key) || key.startsWith(k));
       throw this.error(key, `is not a known key${close === undefined ? ` (expected one of ${known.map((k) => `\`${k}\``).join(', ')})` : `; did you mean \`${close}\`?`}`);
     }
   }

@@ -1,14 +1,17 @@
 /**
  * The engine: the front door that the CLI, the test runner and the server
- * call. It holds the current compiled policy set and, when issuers are
- * configured, the token verifier, and decides requests against them. Cache,
- * metrics and hot reload join here as they are built.
+ * call. It joins the policy store (the set in force, swapped atomically on
+ * reload), the token verifier, the decision cache and metrics around the
+ * evaluator.
  */
-import type { DecisionTree } from '../compile/index.js';
+import type { Attributes, DecisionTree } from '../compile/index.js';
+import { DecisionCache, type DecisionCacheOptions } from '../cache/decision-cache.js';
+import { decisionKey } from '../cache/key.js';
 import { evaluate, type Decision, type Reason, type Request } from '../eval/evaluate.js';
 import type { TokenReason } from '../jwt/reasons.js';
 import type { TokenVerifier } from '../jwt/verify.js';
-import { loadPolicySet, type LoadedPolicySet } from './policy-store.js';
+import type { Metrics } from '../metrics/registry.js';
+import { loadPolicySet, PolicyStore, type LoadedPolicySet } from './policy-store.js';
 
 /** Options of one check. */
 export interface CheckOptions {
@@ -40,22 +43,78 @@ export interface TokenDecision extends Omit<Decision, 'reason'> {
   readonly subject?: DecidedSubject;
 }
 
+/** A decision as the server returns it. */
+export interface EngineDecision extends TokenDecision {
+  /** Whether the decision cache answered. */
+  readonly cached: boolean;
+}
+
+/** Who is asking about: a token to verify, or attributes a trusted caller verified. */
+export type Principal = { readonly token: string } | { readonly subject: Attributes };
+
+/** One question for {@link Engine.decide}. */
+export interface DecideInput {
+  readonly principal: Principal;
+  readonly action: string;
+  readonly resource: Request['resource'];
+  readonly context?: Attributes;
+  readonly explain?: boolean;
+}
+
+/** Many questions about one principal, for {@link Engine.decideBatch}. */
+export interface DecideBatchInput {
+  readonly principal: Principal;
+  readonly items: readonly { readonly resource: Request['resource']; readonly actions: readonly string[] }[];
+  readonly context?: Attributes;
+}
+
+export interface BatchOutcome {
+  readonly revision: string;
+  /** For a refused token: every decision is DENY with this reason. */
+  readonly tokenReason?: TokenReason;
+  readonly message?: string;
+  readonly subject?: DecidedSubject;
+  /** Per item, per action, in the order asked. */
+  readonly results: readonly (readonly EngineDecision[])[];
+}
+
 export interface EngineOptions {
   readonly clock?: () => number;
   /** Verifies bearer tokens; without one every token is refused as `TOKEN_UNKNOWN_ISSUER`. */
   readonly verifier?: TokenVerifier;
+  /** The decision cache; none when absent. */
+  readonly cache?: DecisionCacheOptions;
+  readonly metrics?: Metrics;
 }
 
-/** Decides requests against one loaded policy set. */
+type Subject =
+  | { readonly ok: true; readonly attributes: Attributes; readonly cacheId: unknown; readonly notAfter: number; readonly decided?: DecidedSubject }
+  | { readonly ok: false; readonly reason: TokenReason; readonly message: string; readonly issuer?: string };
+
+/** Decides requests against the policy set in force. */
 export class Engine {
-  readonly #set: LoadedPolicySet;
+  readonly #store: PolicyStore;
   readonly #clock: () => number;
   readonly #verifier: TokenVerifier | undefined;
+  readonly #cache: DecisionCache<Decision> | undefined;
+  readonly #metrics: Metrics | undefined;
 
-  constructor(set: LoadedPolicySet, options: EngineOptions = {}) {
-    this.#set = set;
+  constructor(policies: PolicyStore | LoadedPolicySet, options: EngineOptions = {}) {
+    this.#store = policies instanceof PolicyStore ? policies : PolicyStore.of(policies);
     this.#clock = options.clock ?? Date.now;
     this.#verifier = options.verifier;
+    this.#metrics = options.metrics;
+    const cache = options.cache === undefined ? undefined : new DecisionCache<Decision>(options.cache);
+    this.#cache = cache?.enabled === true ? cache : undefined;
+    this.#metrics?.setRevision(this.revision);
+    this.#store.onReload((e) => {
+      this.#metrics?.policyReloads.inc({ trigger: e.trigger, outcome: e.outcome });
+      if (e.outcome === 'updated') {
+        // Old entries can never be hit (the revision is in the key); free them.
+        this.#cache?.clear();
+        this.#metrics?.setRevision(e.revision);
+      }
+    });
   }
 
   /**
@@ -69,52 +128,144 @@ export class Engine {
     return new Engine(await loadPolicySet(dir), options);
   }
 
+  get store(): PolicyStore {
+    return this.#store;
+  }
+
   get revision(): string {
-    return this.#set.tree.revision;
+    return this.#store.current.tree.revision;
   }
 
   get tree(): DecisionTree {
-    return this.#set.tree;
+    return this.#store.current.tree;
   }
 
   get policySet(): LoadedPolicySet {
-    return this.#set;
+    return this.#store.current;
   }
 
-  /** Decides one request whose subject is given as attributes. Never throws: every failure is a DENY. */
+  /** Decides one request whose subject is given as attributes. Never throws: every failure is a DENY. Uncached. */
   check(request: Request, options: CheckOptions = {}): Decision {
     const explain = options.explain === true;
-    return evaluate(this.#set.tree, request, { now: options.now ?? this.#clock(), explain });
+    return evaluate(this.#store.current.tree, request, { now: options.now ?? this.#clock(), explain });
   }
 
   /**
    * Verifies `token` and decides `request` for the subject it carries. A
    * token that does not verify is a DENY whose reason is the token's
-   * (`TOKEN_EXPIRED`, ...). Never throws.
+   * (`TOKEN_EXPIRED`, ...). Never throws. Uncached.
    *
    * @example
    * const d = await engine.checkToken(bearer, { action: 'read', resource: { type: 'document', id: 'a' } });
    */
   async checkToken(token: string, request: Omit<Request, 'subject'>, options: CheckOptions = {}): Promise<TokenDecision> {
     const now = options.now ?? this.#clock();
-    const revision = this.revision;
-    if (this.#verifier === undefined) {
-      return { decision: 'DENY', reason: 'TOKEN_UNKNOWN_ISSUER', rules: [], revision, message: 'no token issuers are configured' };
+    const tree = this.#store.current.tree;
+    const subject = await this.#subjectOf({ token }, now);
+    if (!subject.ok) return { decision: 'DENY', reason: subject.reason, rules: [], revision: tree.revision, message: subject.message };
+    const decision = evaluate(tree, { ...request, subject: subject.attributes }, { now, explain: options.explain === true });
+    return subject.decided === undefined ? decision : { ...decision, subject: subject.decided };
+  }
+
+  /**
+   * The server's path: verifies the principal, then decides through the
+   * decision cache, counting and timing the decision. The policy set is taken
+   * once, so the decision is made wholly on one revision. Never throws.
+   */
+  async decide(input: DecideInput, options: CheckOptions = {}): Promise<EngineDecision> {
+    const started = performance.now();
+    const now = options.now ?? this.#clock();
+    const tree = this.#store.current.tree;
+    const subject = await this.#subjectOf(input.principal, now);
+    let out: EngineDecision;
+    if (!subject.ok) {
+      out = { decision: 'DENY', reason: subject.reason, rules: [], revision: tree.revision, message: subject.message, cached: false };
+    } else {
+      out = this.#decideFor(tree, subject, input.action, input.resource, input.context, input.explain === true, now);
     }
-    const verified = await this.#verifier.verify(token, now);
+    this.#count(tree, input.resource.type, out, started);
+    return out;
+  }
+
+  /** {@link decide} for many (resource, actions) items and one principal, verified once. Never throws. */
+  async decideBatch(input: DecideBatchInput, options: CheckOptions = {}): Promise<BatchOutcome> {
+    const now = options.now ?? this.#clock();
+    const tree = this.#store.current.tree;
+    const started = performance.now();
+    const subject = await this.#subjectOf(input.principal, now);
+    if (!subject.ok) {
+      const deny: EngineDecision = { decision: 'DENY', reason: subject.reason, rules: [], revision: tree.revision, message: subject.message, cached: false };
+      const results = input.items.map((item) => item.actions.map(() => deny));
+      for (const item of input.items) for (const _ of item.actions) this.#count(tree, item.resource.type, deny, started);
+      return { revision: tree.revision, tokenReason: subject.reason, message: subject.message, results };
+    }
+    const results = input.items.map((item) =>
+      item.actions.map((action) => {
+        const t0 = performance.now();
+        const d = this.#decideFor(tree, subject, action, item.resource, input.context, false, now);
+        this.#count(tree, item.resource.type, d, t0);
+        return d;
+      }),
+    );
+    return subject.decided === undefined ? { revision: tree.revision, results } : { revision: tree.revision, subject: subject.decided, results };
+  }
+
+  #decideFor(
+    tree: DecisionTree,
+    subject: Extract<Subject, { ok: true }>,
+    action: string,
+    resource: Request['resource'],
+    context: Attributes | undefined,
+    explain: boolean,
+    now: number,
+  ): EngineDecision {
+    const request: Request = context === undefined ? { subject: subject.attributes, action, resource } : { subject: subject.attributes, action, resource, context };
+    const withSubject = (d: Decision, cached: boolean): EngineDecision =>
+      subject.decided === undefined ? { ...d, cached } : { ...d, subject: subject.decided, cached };
+    const cache = this.#cache;
+    // Explained requests, and decisions that read the clock, are never cached.
+    const clockBound = tree.resources.get(resource.type)?.readsClock === true && context?.['time'] === undefined;
+    if (cache === undefined || explain || clockBound) {
+      if (cache !== undefined) this.#metrics?.cacheLookups.inc({ result: 'bypass' });
+      return withSubject(evaluate(tree, request, { now, explain }), false);
+    }
+    const key = decisionKey(tree.revision, [subject.cacheId, action, resource.type, resource.id ?? null, resource.attributes ?? {}, context ?? {}]);
+    const hit = cache.get(key, now);
+    if (hit !== undefined) {
+      this.#metrics?.cacheLookups.inc({ result: 'hit' });
+      return withSubject(hit, true);
+    }
+    this.#metrics?.cacheLookups.inc({ result: 'miss' });
+    const decision = evaluate(tree, request, { now, explain: false });
+    if (decision.reason !== 'EVALUATION_ERROR') cache.set(key, decision, now, subject.notAfter);
+    return withSubject(decision, false);
+  }
+
+  async #subjectOf(principal: Principal, now: number): Promise<Subject> {
+    if ('subject' in principal) {
+      return { ok: true, attributes: principal.subject, cacheId: ['s', principal.subject], notAfter: Number.POSITIVE_INFINITY };
+    }
+    if (this.#verifier === undefined) return { ok: false, reason: 'TOKEN_UNKNOWN_ISSUER', message: 'no token issuers are configured' };
+    const verified = await this.#verifier.verify(principal.token, now);
     if (!verified.ok) {
-      return { decision: 'DENY', reason: verified.error.code, rules: [], revision, message: verified.error.message };
+      return verified.issuer === undefined
+        ? { ok: false, reason: verified.error.code, message: verified.error.message }
+        : { ok: false, reason: verified.error.code, message: verified.error.message, issuer: verified.issuer };
     }
-    const { subject } = verified;
-    const decision = this.check({ ...request, subject: subject.attributes }, { explain: options.explain === true, now });
-    return {
-      ...decision,
-      subject: {
-        issuer: subject.issuer,
-        ...(subject.sub === undefined ? {} : { sub: subject.sub }),
-        ...(subject.expiresAt === undefined ? {} : { expiresAt: subject.expiresAt }),
-        cached: verified.cached,
-      },
+    const s = verified.subject;
+    const decided: DecidedSubject = {
+      issuer: s.issuer,
+      ...(s.sub === undefined ? {} : { sub: s.sub }),
+      ...(s.expiresAt === undefined ? {} : { expiresAt: s.expiresAt }),
+      cached: verified.cached,
     };
+    return { ok: true, attributes: s.attributes as Attributes, cacheId: ['t', s.tokenHash], notAfter: s.expiresAt ?? Number.POSITIVE_INFINITY, decided };
+  }
+
+  #count(tree: DecisionTree, type: string, d: EngineDecision, started: number): void {
+    const m = this.#metrics;
+    if (m === undefined) return;
+    m.decisions.inc({ decision: d.decision, reason: d.reason, resource_type: tree.resources.has(type) ? type : '(undeclared)' });
+    m.decisionDuration.observe({ cached: String(d.cached) }, (performance.now() - started) / 1000);
   }
 }

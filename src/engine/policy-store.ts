@@ -6,7 +6,7 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { ArbiterError } from '../errors.js';
-import { compilePolicySet, type CompiledPolicySet, type PolicySource } from '../compile/index.js';
+import { compilePolicySet, policyRevision, type CompiledPolicySet, type PolicySource } from '../compile/index.js';
 
 /** Bounds on a policy directory. */
 export const POLICY_LIMITS = {
@@ -90,4 +90,112 @@ export async function loadPolicySet(dir: string, clock: () => number = () => per
   const sources = await readPolicyDirectory(dir);
   const compiled = compilePolicySet(sources, { clock });
   return { ...compiled, directory: dir, sources };
+}
+
+/** The outcome of one reload. */
+export interface ReloadEvent {
+  readonly trigger: 'watch' | 'signal' | 'manual';
+  /** `updated`: a new revision serves; `unchanged`: same revision; `failed`: the last good set keeps serving. */
+  readonly outcome: 'updated' | 'unchanged' | 'failed';
+  readonly revision: string;
+  readonly previousRevision: string;
+  /** Compile time in ms (for `updated` and `unchanged`). */
+  readonly durationMs?: number;
+  /** Why it failed: the error (with file:line:col for compile errors). */
+  readonly error?: unknown;
+}
+
+/**
+ * The policy set in force, replaced atomically by reloads. A reload reads and
+ * compiles the whole directory; a set with any error is rejected whole and the
+ * last good set keeps serving. Callers take `current` once per request, so a
+ * request in flight finishes on the set it started with.
+ */
+export class PolicyStore {
+  #current: LoadedPolicySet;
+  readonly #dir: string;
+  readonly #listeners: ((e: ReloadEvent) => void)[] = [];
+  #running: Promise<ReloadEvent> | undefined;
+  #queued: Promise<ReloadEvent> | undefined;
+
+  private constructor(dir: string, set: LoadedPolicySet) {
+    this.#dir = dir;
+    this.#current = set;
+  }
+
+  /**
+   * Loads the set under `dir`.
+   *
+   * @throws {PolicyLoadError | CompileError} when the first load fails
+   * @example
+   * const store = await PolicyStore.open('policies');
+   * store.onReload((e) => log(e)); const w = watchPath('policies', () => store.reload('watch'), { recursive: true });
+   */
+  static async open(dir: string): Promise<PolicyStore> {
+    return new PolicyStore(dir, await loadPolicySet(dir));
+  }
+
+  /** Wraps an already loaded set (tests, the CLI). */
+  static of(set: LoadedPolicySet): PolicyStore {
+    return new PolicyStore(set.directory, set);
+  }
+
+  get current(): LoadedPolicySet {
+    return this.#current;
+  }
+
+  get directory(): string {
+    return this.#dir;
+  }
+
+  onReload(listener: (e: ReloadEvent) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  /**
+   * Reads and compiles the directory again and swaps the new set in if it
+   * compiles. Reloads never overlap: one asked for while another runs starts
+   * when it ends (and several such requests make one reload). Never throws.
+   */
+  reload(trigger: ReloadEvent['trigger'] = 'manual'): Promise<ReloadEvent> {
+    if (this.#running !== undefined) {
+      // A change seen while compiling may be missed by that compile: run once more after it.
+      this.#queued ??= this.#running.then(() => {
+        this.#queued = undefined;
+        return this.reload(trigger);
+      });
+      return this.#queued;
+    }
+    this.#running = this.#reloadOnce(trigger).finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #reloadOnce(trigger: ReloadEvent['trigger']): Promise<ReloadEvent> {
+    const previous = this.#current.tree.revision;
+    const started = performance.now();
+    let event: ReloadEvent;
+    try {
+      const sources = await readPolicyDirectory(this.#dir);
+      // Same files, same revision: nothing to compile (the poll backstop lands here).
+      if (policyRevision(sources) === previous) {
+        event = { trigger, outcome: 'unchanged', revision: previous, previousRevision: previous, durationMs: performance.now() - started };
+      } else {
+        const next = { ...compilePolicySet(sources, { clock: () => performance.now() }), directory: this.#dir, sources };
+        this.#current = next;
+        event = { trigger, outcome: 'updated', revision: next.tree.revision, previousRevision: previous, durationMs: performance.now() - started };
+      }
+    } catch (error) {
+      event = { trigger, outcome: 'failed', revision: previous, previousRevision: previous, error };
+    }
+    for (const l of this.#listeners) {
+      try {
+        l(event);
+      } catch {
+        // A listener's failure must not undo a reload.
+      }
+    }
+    return event;
+  }
 }

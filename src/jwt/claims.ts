@@ -61,7 +61,8 @@ export function mapClaims(payload: Readonly<Record<string, unknown>>, mapping: C
 
   for (const [name, path] of mapping.attributes) {
     const value = readPath(claims, path);
-    if (value !== undefined) subject[name] = value;
+    // defineProperty: whatever the name, it is an own property, never a prototype.
+    if (value !== undefined) Object.defineProperty(subject, name, { value, enumerable: true, writable: true, configurable: true });
   }
   subject['claims'] = claims;
   return subject;

@@ -231,15 +231,19 @@ class RemoteJwksSource implements KeySource {
 
   async getKey(header: JWTHeaderParameters): Promise<VerificationKey> {
     if (this.#holder.count === 0) {
-      // Never loaded: the provider was down at start-up. Try again, within the cooldown.
-      if (this.#cooldownOver()) await this.#refresh('retry');
+      // Never loaded: the provider was down at start-up. Join a fetch under way, or try again once the cooldown is over.
+      if (this.#inflight !== undefined) await this.#inflight;
+      else if (this.#cooldownOver()) await this.#refresh('retry');
       return this.#holder.getKey(header);
     }
     try {
       return await this.#holder.getKey(header);
     } catch (e) {
-      if (!(e instanceof joseErrors.JWKSNoMatchingKey) || !this.#cooldownOver()) throw e;
-      await this.#refresh('unknown-kid');
+      if (!(e instanceof joseErrors.JWKSNoMatchingKey)) throw e;
+      // A refetch under way may bring the key (a rotation seen by a burst of tokens): wait for it.
+      if (this.#inflight !== undefined) await this.#inflight;
+      else if (this.#cooldownOver()) await this.#refresh('unknown-kid');
+      else throw e;
       return this.#holder.getKey(header);
     }
   }

@@ -204,6 +204,11 @@ export class TokenVerifier {
       if (!(e instanceof joseErrors.JWKSMultipleMatchingKeys)) throw e;
       payload = await verifyWithAny(token, e as unknown as AsyncIterable<VerificationKey>, options);
     }
+    // RFC 7519 §4.1.2, §4.1.7: `sub` and `jti` are strings. jose does not check them, and one of
+    // another type would slip past the revocation list (whose entries are strings).
+    for (const claim of ['sub', 'jti'] as const) {
+      if (payload[claim] !== undefined && typeof payload[claim] !== 'string') throw reject('TOKEN_INVALID_CLAIM', `claim \`${claim}\` must be a string`);
+    }
     // jose checks `iat` against the clock only when a maximum age is set.
     if (typeof payload.iat === 'number' && payload.iat * 1000 > now + issuer.options.clockToleranceSeconds * 1000) throw reject('TOKEN_ISSUED_IN_FUTURE');
     if (this.#revocation !== undefined && isRevoked(this.#revocation.list, payload)) throw reject('TOKEN_REVOKED');

@@ -5,7 +5,7 @@
  * come from small fixed sets (reason codes, configured issuer names, results)
  * and never hold a subject, token or resource id.
  */
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** The metrics of one Arbiter process. */
 export class Metrics {
@@ -22,6 +22,26 @@ export class Metrics {
   readonly revocationReloads: Counter<'outcome'>;
   /** Entries in the revocation list in force. */
   readonly revocationEntries: Gauge;
+  /** Decisions by decision, reason and resource type (`(undeclared)` for a type no policy declares). */
+  readonly decisions: Counter<'decision' | 'reason' | 'resource_type'>;
+  /** Seconds per decision, token verification included, by whether it came from the cache. */
+  readonly decisionDuration: Histogram<'cached'>;
+  /** Decision cache lookups by result (`hit`, `miss`, `bypass` for explain and clock-dependent requests). */
+  readonly cacheLookups: Counter<'result'>;
+  /** Policy reloads by trigger and outcome (`updated`, `unchanged`, `failed`). */
+  readonly policyReloads: Counter<'trigger' | 'outcome'>;
+  /** 1 for the policy revision being served. */
+  readonly policyRevision: Gauge<'revision'>;
+  /** gRPC calls by method and status code name. */
+  readonly grpcCalls: Counter<'method' | 'code'>;
+  /** Calls in flight. */
+  readonly grpcInFlight: Gauge;
+
+  /** Marks `revision` as the one served (and drops the previous one's series). */
+  setRevision(revision: string): void {
+    this.policyRevision.reset();
+    this.policyRevision.set({ revision }, 1);
+  }
 
   /**
    * @param options.processMetrics also collect prom-client's default process metrics (the server does; tests and the CLI need not)
@@ -35,8 +55,21 @@ export class Metrics {
     this.jwtVerified = new Counter({ name: 'arbiter_jwt_verified_total', help: 'Tokens verified, by issuer and whether the subject came from the subject cache.', labelNames: ['issuer', 'cached'], registers });
     this.jwtRejected = new Counter({ name: 'arbiter_jwt_rejected_total', help: 'Tokens rejected, by reason code and issuer.', labelNames: ['reason', 'issuer'], registers });
     this.jwksRefreshes = new Counter({ name: 'arbiter_jwks_refreshes_total', help: 'Loads of issuer key sets, by issuer, trigger and outcome; on failure the keys already held stay in use.', labelNames: ['issuer', 'trigger', 'outcome'], registers });
-    this.jwksKeys = new Gauge({ name: 'arbiter_jwks_keys', help: 'Verification keys held, by issuer.', labelNames: ['issuer'], registers });
+    this.jwksKeys = new Gauge({ name: 'arbiter_jwks_keys', help: 'Verification keys held, by issuer.', labelNames: ['issuer'], registers, aggregator: 'max' });
     this.revocationReloads = new Counter({ name: 'arbiter_revocation_reloads_total', help: 'Reloads of the revocation list, by outcome; on failure the last good list stays in force.', labelNames: ['outcome'], registers });
-    this.revocationEntries = new Gauge({ name: 'arbiter_revocation_entries', help: 'Entries in the revocation list in force.', registers });
+    this.revocationEntries = new Gauge({ name: 'arbiter_revocation_entries', help: 'Entries in the revocation list in force.', registers, aggregator: 'max' });
+    this.decisions = new Counter({ name: 'arbiter_decisions_total', help: 'Decisions by decision, reason and resource type.', labelNames: ['decision', 'reason', 'resource_type'], registers });
+    this.decisionDuration = new Histogram({
+      name: 'arbiter_decision_duration_seconds',
+      help: 'Time to decide, token verification included, by whether the decision cache answered.',
+      labelNames: ['cached'],
+      buckets: [0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1],
+      registers,
+    });
+    this.cacheLookups = new Counter({ name: 'arbiter_decision_cache_lookups_total', help: 'Decision cache lookups by result: hit, miss, or bypass (explain, clock-dependent).', labelNames: ['result'], registers });
+    this.policyReloads = new Counter({ name: 'arbiter_policy_reloads_total', help: 'Policy reloads by trigger and outcome; on failure the last good set keeps serving.', labelNames: ['trigger', 'outcome'], registers });
+    this.policyRevision = new Gauge({ name: 'arbiter_policy_revision_info', help: 'The policy revision being served (value 1; with several workers, every revision some worker serves).', labelNames: ['revision'], registers, aggregator: 'max' });
+    this.grpcCalls = new Counter({ name: 'arbiter_grpc_calls_total', help: 'gRPC calls by method and status code.', labelNames: ['method', 'code'], registers });
+    this.grpcInFlight = new Gauge({ name: 'arbiter_grpc_in_flight', help: 'gRPC calls in flight.', registers });
   }
 }

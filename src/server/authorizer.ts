@@ -1,0 +1,290 @@
+/**
+ * The `arbiter.v1.Authorizer` handlers: protobuf in, engine call, protobuf
+ * out, one decision-log line per decision. A thin shell: validation is the
+ * engine's request parser, decisions are the engine's.
+ */
+import { randomUUID } from 'node:crypto';
+import { status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import type { Attributes } from '../compile/index.js';
+import { RequestError } from '../errors.js';
+import type { DecisionLog } from '../audit/decision-log.js';
+import type { Engine, EngineDecision, Principal } from '../engine/engine.js';
+import { parseRequest, REQUEST_LIMITS } from '../engine/request.js';
+import type { Trace } from '../eval/evaluate.js';
+import type { Logger } from '../log/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import { serviceError, toServiceError } from './status.js';
+import { structToJson, type ProtoStruct } from './struct.js';
+
+interface ResourceMsg {
+  type?: string;
+  id?: string;
+  attributes?: ProtoStruct | null;
+}
+
+interface CheckRequestMsg {
+  principal?: 'token' | 'subject';
+  token?: string;
+  subject?: ProtoStruct | null;
+  action?: string;
+  resource?: ResourceMsg | null;
+  context?: ProtoStruct | null;
+  explain?: boolean;
+  request_id?: string;
+}
+
+interface CheckBatchRequestMsg {
+  principal?: 'token' | 'subject';
+  token?: string;
+  subject?: ProtoStruct | null;
+  items?: { resource?: ResourceMsg | null; actions?: string[] }[];
+  context?: ProtoStruct | null;
+  request_id?: string;
+}
+
+export interface AuthorizerDeps {
+  readonly engine: Engine;
+  readonly decisionLog: DecisionLog;
+  readonly logger: Logger;
+  readonly metrics?: Metrics;
+  /** Certificate identities allowed to send `subject` instead of a token. */
+  readonly trustedSubjectCallers: ReadonlySet<string>;
+  readonly maxBatchItems: number;
+}
+
+/** Longest request id accepted. */
+const MAX_REQUEST_ID = 128;
+
+/**
+ * The handlers, to pass to `server.addService(authorizer, createAuthorizer(deps))`.
+ *
+ * @example
+ * server.addService(loadAuthorizerProto().authorizer, createAuthorizer({ engine, decisionLog, logger, trustedSubjectCallers: new Set(), maxBatchItems: 1000 }));
+ */
+export function createAuthorizer(deps: AuthorizerDeps): UntypedServiceImplementation {
+  return {
+    Check: (call: ServerUnaryCall<CheckRequestMsg, unknown>, callback: sendUnaryData<unknown>) => {
+      void instrument(deps, 'Check', callback, () => check(deps, call));
+    },
+    CheckBatch: (call: ServerUnaryCall<CheckBatchRequestMsg, unknown>, callback: sendUnaryData<unknown>) => {
+      void instrument(deps, 'CheckBatch', callback, () => checkBatch(deps, call));
+    },
+  };
+}
+
+type Outcome = { ok: true; response: object } | { ok: false; error: ReturnType<typeof serviceError> };
+
+async function instrument(deps: AuthorizerDeps, method: 'Check' | 'CheckBatch', callback: sendUnaryData<unknown>, run: () => Promise<Outcome>): Promise<void> {
+  deps.metrics?.grpcInFlight.inc();
+  let outcome: Outcome;
+  try {
+    outcome = await run();
+  } catch (e) {
+    if (!(e instanceof RequestError) && !(e instanceof PermissionError)) {
+      deps.logger.log('error', 'request handling failed', { method, error: (e as Error).message });
+    }
+    outcome = { ok: false, error: e instanceof PermissionError ? serviceError(status.PERMISSION_DENIED, e.message) : toServiceError(e) };
+  } finally {
+    deps.metrics?.grpcInFlight.dec();
+  }
+  deps.metrics?.grpcCalls.inc({ method, code: outcome.ok ? 'OK' : status[outcome.error.code ?? status.UNKNOWN] ?? 'UNKNOWN' });
+  if (outcome.ok) callback(null, outcome.response);
+  else callback(outcome.error);
+}
+
+class PermissionError extends Error {}
+
+async function check(deps: AuthorizerDeps, call: ServerUnaryCall<CheckRequestMsg, unknown>): Promise<Outcome> {
+  const started = performance.now();
+  const req = call.request;
+  const requestId = requestIdOf(req.request_id);
+  const caller = callerOf(call);
+  const principal = principalOf(deps, req, caller);
+  const parsed = parseRequest(
+    {
+      ...('subject' in principal ? { subject: principal.subject } : {}),
+      action: req.action ?? '',
+      resource: resourceJson(req.resource, 'resource'),
+      ...(req.context === null || req.context === undefined ? {} : { context: structToJson(req.context, 'context') }),
+    },
+    { subjectFromToken: 'token' in principal },
+  );
+  const context = withCaller(parsed.context, caller);
+  const decision = await deps.engine.decide({
+    principal,
+    action: parsed.action,
+    resource: parsed.resource,
+    ...(context === undefined ? {} : { context }),
+    explain: req.explain === true,
+  });
+  writeLog(deps, 'Check', requestId, caller, parsed.action, parsed.resource, decision, started);
+  return {
+    ok: true,
+    response: {
+      decision: decision.decision,
+      reason: decision.reason,
+      rules: decision.rules,
+      policy_revision: decision.revision,
+      ...(decision.message === undefined ? {} : { message: decision.message }),
+      ...(decision.trace === undefined ? {} : { trace: traceMsg(decision.trace) }),
+      request_id: requestId,
+      cached: decision.cached,
+    },
+  };
+}
+
+async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<CheckBatchRequestMsg, unknown>): Promise<Outcome> {
+  const started = performance.now();
+  const req = call.request;
+  const requestId = requestIdOf(req.request_id);
+  const caller = callerOf(call);
+  const principal = principalOf(deps, req, caller);
+  const items = req.items ?? [];
+  if (items.length === 0) throw new RequestError('REQUEST_INVALID', 'items', '`items` must list at least one (resource, actions) item');
+  if (items.length > deps.maxBatchItems) throw new RequestError('REQUEST_INVALID', 'items', `\`items\` has ${items.length} items; at most ${deps.maxBatchItems} are allowed per call`);
+  const contextJson = req.context === null || req.context === undefined ? undefined : structToJson(req.context, 'context');
+  let context: Attributes | undefined;
+  const parsedItems = items.map((item, i) => {
+    const field = `items[${i}]`;
+    const actions = item.actions ?? [];
+    if (actions.length === 0) throw new RequestError('REQUEST_INVALID', `${field}.actions`, `\`${field}.actions\` must list at least one action`);
+    const resource = resourceJson(item.resource, `${field}.resource`);
+    const resources = actions.map((action, j) => {
+      try {
+        return parseRequest({ action, resource, ...(i === 0 && j === 0 && contextJson !== undefined ? { context: contextJson } : {}) }, { subjectFromToken: true });
+      } catch (e) {
+        if (!(e instanceof RequestError)) throw e;
+        const f = e.field === 'action' ? `${field}.actions[${j}]` : e.field.startsWith('resource') ? `${field}.${e.field}` : e.field;
+        throw new RequestError(e.code, f, e.message.replaceAll(`\`${e.field}\``, `\`${f}\``));
+      }
+    });
+    if (i === 0) context = resources[0]?.context;
+    return { resource: resources[0]!.resource, actions };
+  });
+  const ctx = withCaller(context, caller);
+  if (call.cancelled) return { ok: false, error: serviceError(status.CANCELLED, 'call cancelled') };
+  const outcome = await deps.engine.decideBatch({ principal, items: parsedItems, ...(ctx === undefined ? {} : { context: ctx }) });
+  for (const [i, item] of parsedItems.entries()) {
+    for (const [j, action] of item.actions.entries()) {
+      const d = outcome.results[i]?.[j];
+      if (d !== undefined) writeLog(deps, 'CheckBatch', requestId, caller, action, item.resource, d, started);
+    }
+  }
+  return {
+    ok: true,
+    response: {
+      results: outcome.results.map((decisions, i) => ({
+        decisions: decisions.map((d, j) => ({
+          action: parsedItems[i]?.actions[j] ?? '',
+          decision: d.decision,
+          reason: d.reason,
+          rules: d.rules,
+          cached: d.cached,
+        })),
+      })),
+      policy_revision: outcome.revision,
+      request_id: requestId,
+      ...(outcome.tokenReason === undefined ? {} : { token_reason: outcome.tokenReason }),
+      ...(outcome.message === undefined ? {} : { message: outcome.message }),
+    },
+  };
+}
+
+/** The token, or trusted subject attributes; an untrusted caller sending `subject` is refused. */
+function principalOf(deps: AuthorizerDeps, req: { principal?: string; token?: string; subject?: ProtoStruct | null }, caller: string | undefined): Principal {
+  if (req.principal === 'subject' || (req.principal === undefined && req.subject !== undefined && req.subject !== null)) {
+    if (caller === undefined || !deps.trustedSubjectCallers.has(caller)) {
+      throw new PermissionError(
+        caller === undefined
+          ? '`subject` is accepted only from callers identified by a trusted client certificate; send `token` instead'
+          : `caller ${JSON.stringify(caller)} is not trusted to send \`subject\`; send \`token\` instead`,
+      );
+    }
+    return { subject: (structToJson(req.subject, 'subject') ?? {}) as Attributes };
+  }
+  let token = req.token ?? '';
+  // Tolerate a copied Authorization header value.
+  if (/^bearer\s+/i.test(token)) token = token.replace(/^bearer\s+/i, '');
+  return { token };
+}
+
+function resourceJson(resource: ResourceMsg | null | undefined, field: string): Record<string, unknown> | undefined {
+  if (resource === null || resource === undefined) return undefined;
+  const attributes = structToJson(resource.attributes, `${field}.attributes`);
+  return {
+    type: resource.type ?? '',
+    ...(resource.id === undefined || resource.id === '' ? {} : { id: resource.id }),
+    ...(attributes === undefined ? {} : { attributes }),
+  };
+}
+
+/** `context.caller` is the certificate identity, never what the caller wrote there. */
+function withCaller(context: Attributes | undefined, caller: string | undefined): Attributes | undefined {
+  if (context === undefined) return caller === undefined ? undefined : { caller };
+  if (caller === undefined) {
+    if (!Object.hasOwn(context, 'caller')) return context;
+    const { caller: _dropped, ...rest } = context;
+    return rest;
+  }
+  return { ...context, caller };
+}
+
+function requestIdOf(id: string | undefined): string {
+  if (id === undefined || id === '') return randomUUID();
+  if (id.length > MAX_REQUEST_ID || !/^[A-Za-z0-9._:/-]+$/.test(id)) {
+    throw new RequestError('REQUEST_INVALID', 'request_id', `\`request_id\` must be at most ${MAX_REQUEST_ID} letters, digits or \`._:/-\``);
+  }
+  return id;
+}
+
+/**
+ * The caller's identity from its client certificate: the first SAN URI (a
+ * SPIFFE ID), else the first SAN DNS name. `undefined` without mTLS.
+ */
+export function callerOf(call: { getAuthContext?: () => { sslPeerCertificate?: { subjectaltname?: string } } | null }): string | undefined {
+  const san = call.getAuthContext?.()?.sslPeerCertificate?.subjectaltname;
+  if (san === undefined || san === '') return undefined;
+  const entries = san.split(', ').map((e) => e.trim());
+  const uri = entries.find((e) => e.startsWith('URI:'));
+  if (uri !== undefined) return uri.slice(4);
+  const dns = entries.find((e) => e.startsWith('DNS:'));
+  return dns === undefined ? undefined : dns.slice(4);
+}
+
+function traceMsg(t: Trace): object {
+  return {
+    decided_by: t.decidedBy,
+    evaluated: t.evaluated.map((r) => ({ rule: r.rule, effect: r.effect, applied: r.applied, location: r.location })),
+    matched: t.matched,
+    rules_for_action: t.rulesForAction,
+  };
+}
+
+function writeLog(
+  deps: AuthorizerDeps,
+  method: 'Check' | 'CheckBatch',
+  requestId: string,
+  caller: string | undefined,
+  action: string,
+  resource: { type: string; id?: string },
+  d: EngineDecision,
+  started: number,
+): void {
+  deps.decisionLog.write({
+    time: new Date().toISOString(),
+    request_id: requestId,
+    ...(caller === undefined ? {} : { caller }),
+    method,
+    ...(d.subject?.sub === undefined ? {} : { sub: d.subject.sub }),
+    ...(d.subject === undefined ? {} : { issuer: d.subject.issuer }),
+    action,
+    resource_type: resource.type,
+    ...(resource.id === undefined ? {} : { resource_id: resource.id.slice(0, REQUEST_LIMITS.maxIdLength) }),
+    decision: d.decision,
+    reason: d.reason,
+    rules: d.rules,
+    revision: d.revision,
+    latency_ms: Math.round((performance.now() - started) * 1000) / 1000,
+    cached: d.cached,
+  });
+}
