@@ -159,7 +159,9 @@ export class TokenVerifier {
     let issuerName: string | undefined;
     try {
       if (typeof token !== 'string' || token === '') throw reject('TOKEN_MISSING');
-      if (token.length > this.#options.maxTokenBytes) throw reject('TOKEN_TOO_LARGE', `token is longer than ${this.#options.maxTokenBytes} bytes`);
+      if (token.length > this.#options.maxTokenBytes || Buffer.byteLength(token, 'utf8') > this.#options.maxTokenBytes) {
+        throw reject('TOKEN_TOO_LARGE', `token is longer than ${this.#options.maxTokenBytes} bytes`);
+      }
       const tokenHash = createHash('sha256').update(token).digest('base64url');
       const hit = this.#cache?.get(tokenHash);
       if (hit !== undefined && now < hit.validUntil) {
@@ -169,6 +171,7 @@ export class TokenVerifier {
       const { header, claims } = decode(token);
       const issuer = this.#pickIssuer(header, claims);
       issuerName = issuer.options.name;
+      this.#checkAlgorithm(header, issuer);
       const payload = await this.#verifySignatureAndClaims(token, issuer, now);
       const subject = this.#buildSubject(payload, issuer, tokenHash, now);
       this.#events.onVerified?.(issuer.options.name, false);
@@ -189,9 +192,13 @@ export class TokenVerifier {
     const iss = claims.iss;
     const issuer = typeof iss === 'string' ? this.#byIss.get(iss) : undefined;
     if (issuer === undefined) throw reject('TOKEN_UNKNOWN_ISSUER', typeof iss === 'string' ? 'issuer is not one of the configured issuers' : 'token has no `iss` claim');
+    return issuer;
+  }
+
+  #checkAlgorithm(header: ProtectedHeaderParameters, issuer: Issuer): void {
+    const alg = header.alg as string;
     if (isHmacAlgorithm(alg) && issuer.options.keys.kind !== 'secret') throw reject('TOKEN_ALG_CONFUSION', `\`${alg}\` token for issuer \`${issuer.options.name}\`, whose keys are asymmetric`);
     if (!(issuer.options.algorithms as readonly string[]).includes(alg)) throw reject('TOKEN_ALG_NOT_ALLOWED', `algorithm \`${safeName(alg)}\` is not allowed for issuer \`${issuer.options.name}\``);
-    return issuer;
   }
 
   async #verifySignatureAndClaims(token: string, issuer: Issuer, now: number): Promise<JWTPayload> {
@@ -258,7 +265,17 @@ function reject(code: TokenReason, message: string = TOKEN_REASONS[code]): Token
 }
 
 /** Header and claims, decoded by jose without verification, only to choose the issuer. */
+/**
+ * The JWS compact serialisation's alphabet (RFC 7515 §7.1, base64url without
+ * padding, RFC 7515 §2). jose's decoder also accepts `=` padding and skips
+ * white space, which would let one token be spelled many ways (each missing the
+ * cache and costing a signature check); this structural check refuses them
+ * before anything is decoded. jose still does all the decoding.
+ */
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
+
 function decode(token: string): { header: ProtectedHeaderParameters; claims: JWTPayload } {
+  if (!COMPACT_JWS.test(token)) throw new TokenError('TOKEN_MALFORMED', TOKEN_REASONS.TOKEN_MALFORMED);
   try {
     // decodeJwt insists on three parts, base64url and a JSON object payload.
     const claims = decodeJwt(token);
