@@ -12,7 +12,9 @@ export interface DecisionRecord {
   readonly request_id: string;
   /** The caller's certificate identity (SAN URI or DNS), when mTLS gave one. */
   readonly caller?: string;
-  readonly method: 'Check' | 'CheckBatch';
+  readonly method: 'Check' | 'CheckBatch' | 'ext_authz';
+  /** For ext_authz: the route that matched (`GET /api/documents/{id}`). */
+  readonly route?: string;
   readonly sub?: string;
   readonly issuer?: string;
   readonly action: string;

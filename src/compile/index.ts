@@ -14,9 +14,10 @@ import { formatFrame } from '../lang/frame.js';
 import { ParseError, parsePolicy } from '../lang/parse.js';
 import { compileCondition, conjoin, type ExprScope, type IndexKey } from './expr.js';
 import { buildIndex, type IndexEntry } from './rule-index.js';
+import { addRoutes, emptyRouteNode } from './routes.js';
 import { buildRoleGraph } from './roles.js';
 import { didYouMean } from './suggest.js';
-import type { ActionTree, CompiledRule, Condition, DecisionTree, DerivedRole, ResourceTree, RoleGraph } from './tree.js';
+import type { ActionTree, CompiledRule, Condition, DecisionTree, DerivedRole, ResourceTree, RoleGraph, RouteNode } from './tree.js';
 
 export type * from './tree.js';
 
@@ -64,6 +65,7 @@ interface State {
   /** Role references made by each (type, derived role), for cycle detection. */
   derivedRefs: Map<string, Array<{ role: string; loc: SourceLocation }>>;
   rules: Array<{ rule: CompiledRule; keys: IndexKey[] }>;
+  routes: RouteNode;
   tree: DecisionTree | undefined;
 }
 
@@ -78,6 +80,7 @@ export const STAGES: readonly Stage[] = [
   { name: 'declarations', run: collectDeclarations },
   { name: 'derived-roles', run: compileDerivedRoles },
   { name: 'rules', run: compileRules },
+  { name: 'routes', run: compileRoutes },
   { name: 'index', run: buildTree },
 ];
 
@@ -104,6 +107,7 @@ export function compilePolicySet(sources: readonly PolicySource[], options: Comp
     derived: new Map(),
     derivedRefs: new Map(),
     rules: [],
+    routes: emptyRouteNode(),
     tree: undefined,
   };
   const timings: Array<{ stage: string; ms: number }> = [];
@@ -178,9 +182,10 @@ function collectDeclarations(state: State): void {
         }
       } else if (decl.kind === 'derive') {
         derives.push(decl);
-      } else {
+      } else if (decl.kind === 'resource') {
         collectResource(state, decl, report);
       }
+      // `routes` blocks are read by the routes stage, once every resource type is known.
     }
   }
   findRoleCycles(state, report);
@@ -462,6 +467,15 @@ function compileRule(state: State, info: ResourceInfo, rule: RuleDecl, order: nu
   };
 }
 
+function compileRoutes(state: State): void {
+  const decls = state.files.flatMap((f) => f.decls.flatMap((d) => (d.kind === 'routes' ? d.routes : [])));
+  addRoutes(state.routes, decls, {
+    actionsOf: (type) => state.resources.get(type)?.actions,
+    types: () => state.resources.keys(),
+    report: (d) => void state.diagnostics.push(d),
+  });
+}
+
 function buildTree(state: State): void {
   const resources = new Map<string, ResourceTree>();
   for (const [type, info] of state.resources) {
@@ -488,5 +502,6 @@ function buildTree(state: State): void {
     resources,
     roleGraph: state.roleGraph,
     rules: state.rules.map((e) => e.rule),
+    routes: state.routes,
   };
 }

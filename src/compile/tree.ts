@@ -131,4 +131,38 @@ export interface DecisionTree {
   readonly roleGraph: RoleGraph;
   /** Every rule in order, for coverage and tooling. */
   readonly rules: readonly CompiledRule[];
+  /** HTTP routes for gateways, as a segment trie; empty when no policy declares routes. */
+  readonly routes: RouteNode;
+}
+
+/** Where a route leads: public (no token needed), or an action on a resource type. */
+export type RouteTarget =
+  | { readonly kind: 'public' }
+  | { readonly kind: 'resource'; readonly action: string; readonly resourceType: string; readonly idCapture: string | null };
+
+/** A compiled route. */
+export interface CompiledRoute {
+  /** `GET /api/documents/{id}`: the id shown in decisions, logs and metrics-free places. */
+  readonly id: string;
+  /** Upper-case method, or `*` for any. */
+  readonly method: string;
+  readonly pattern: string;
+  readonly target: RouteTarget;
+  /** Names of the single-segment wildcards in order (`null` for `*`), matching the captured values. */
+  readonly captures: readonly (string | null)[];
+  readonly location: SourceLocation;
+}
+
+/**
+ * A node of the route trie, one per path segment. Lookup tries the literal
+ * child first, then the single-segment wildcard, then `**`: the most specific
+ * route wins, segment by segment.
+ */
+export interface RouteNode {
+  readonly literal: Map<string, RouteNode>;
+  param: RouteNode | undefined;
+  /** Routes ending in `**` here, by method. */
+  readonly rest: Map<string, CompiledRoute>;
+  /** Routes ending exactly here, by method. */
+  readonly routes: Map<string, CompiledRoute>;
 }

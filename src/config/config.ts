@@ -24,7 +24,7 @@ export interface ArbiterConfig {
 }
 
 /** Top-level sections, and the module that reads each. Sections not read yet are still known keys. */
-export const TOP_LEVEL_KEYS = ['policies', 'jwt', 'server', 'cache', 'metrics', 'decision_log', 'log'] as const;
+export const TOP_LEVEL_KEYS = ['policies', 'jwt', 'server', 'cache', 'metrics', 'decision_log', 'log', 'ext_authz'] as const;
 
 /**
  * Reads and checks a config file. Relative paths inside are resolved against

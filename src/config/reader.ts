@@ -5,7 +5,7 @@
  * not silently leave audiences unchecked).
  */
 import { isAbsolute, resolve } from 'node:path';
-import { LineCounter, parseDocument, visit, type Document } from 'yaml';
+import { isMap, isScalar, LineCounter, parseDocument, visit, type Document } from 'yaml';
 import { ConfigError } from '../errors.js';
 import { closest } from '../compile/suggest.js';
 
@@ -68,14 +68,25 @@ export class ConfigDocument {
     return new Section(this, [], value);
   }
 
-  /** `file:line:col` of the key or value at `path`, as close as can be found. */
+  /** `file:line:col` of the key at `path` (or the list item, for an index), as close as can be found. */
   locate(path: readonly PathSegment[]): string {
+    const at = (offset: number): string => {
+      const pos = this.#lines.linePos(offset);
+      return `${this.source}:${pos.line}:${pos.col}`;
+    };
     for (let n = path.length; n >= 0; n--) {
-      const node = this.#doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
-      if (node !== undefined && node !== null && typeof node === 'object' && node.range !== undefined) {
-        const pos = this.#lines.linePos(node.range[0]);
-        return `${this.source}:${pos.line}:${pos.col}`;
+      const last = path[n - 1];
+      if (typeof last === 'string') {
+        // The key itself, not its value: an unknown key's value may be lines below it.
+        const parent = this.#doc.getIn(path.slice(0, n - 1), true);
+        if (isMap(parent)) {
+          const pair = parent.items.find((p) => isScalar(p.key) && p.key.value === last);
+          const range = pair !== undefined && isScalar(pair.key) ? pair.key.range : undefined;
+          if (range !== undefined && range !== null) return at(range[0]);
+        }
       }
+      const node = this.#doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] } | undefined;
+      if (node !== undefined && node !== null && typeof node === 'object' && node.range !== undefined) return at(node.range[0]);
     }
     return this.source;
   }

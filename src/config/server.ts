@@ -8,10 +8,30 @@ import type { Section } from './reader.js';
 export interface TlsOptions {
   readonly certFile: string;
   readonly keyFile: string;
-  /** CA bundle for client certificates: mTLS. */
+  /**
+   * CA bundle for client certificates: mTLS, where every client must present a
+   * certificate from it. (grpc-js cannot ask for a certificate without requiring
+   * it, so there is no "optional client certificate" mode.)
+   */
   readonly clientCaFile?: string;
-  /** Refuse clients without a certificate (default true when a client CA is set). */
-  readonly requireClientCert: boolean;
+}
+
+/** The `ext_authz` section: Envoy external authorization. */
+export interface ExtAuthzOptions {
+  /** Serve `envoy.service.auth.v3.Authorization` beside `arbiter.v1.Authorizer`. */
+  readonly enabled: boolean;
+  /** Headers set on the upstream request when allowed (and removed when there is nothing to set). */
+  readonly upstreamHeaders: { readonly subject?: string; readonly rule?: string; readonly route?: string };
+  /** Remove `authorization` from the upstream request when allowed. */
+  readonly removeAuthorization: boolean;
+  /** HTTP status when no route matches: 403 or 404. */
+  readonly noRouteStatus: 403 | 404;
+  /** Request headers (lower-case) available to policies as `context.headers.<name>`. */
+  readonly contextHeaders: readonly string[];
+  /** Largest header block accepted (names and values), in bytes. */
+  readonly maxHeaderBytes: number;
+  /** When not empty: the only callers (mTLS identities) allowed to call ext_authz. */
+  readonly trustedCallers: readonly string[];
 }
 
 export interface ServeOptions {
@@ -39,6 +59,7 @@ export interface ServeOptions {
   readonly logLevel: LogLevel;
   /** Seconds between polls of the policy directory (a backstop for file-system events). */
   readonly policyPollSeconds: number;
+  readonly extAuthz: ExtAuthzOptions;
 }
 
 export const SERVE_DEFAULTS = {
@@ -75,15 +96,13 @@ export function readServeSections(root: Section, overrides: ServeOverrides = {})
   let tls: TlsOptions | undefined;
   if (server.has('tls')) {
     const t = server.section('tls');
-    t.allowOnly(['cert_file', 'key_file', 'client_ca_file', 'require_client_cert']);
+    t.allowOnly(['cert_file', 'key_file', 'client_ca_file']);
     const certFile = t.filePath('cert_file');
     const keyFile = t.filePath('key_file');
     if (certFile === undefined) throw t.error('cert_file', 'is required with `tls`');
     if (keyFile === undefined) throw t.error('key_file', 'is required with `tls`');
     const clientCaFile = t.filePath('client_ca_file');
-    const requireClientCert = t.boolean('require_client_cert', clientCaFile !== undefined);
-    if (requireClientCert && clientCaFile === undefined) throw t.error('require_client_cert', 'needs `client_ca_file` to check client certificates against');
-    tls = { certFile, keyFile, ...(clientCaFile === undefined ? {} : { clientCaFile }), requireClientCert };
+    tls = { certFile, keyFile, ...(clientCaFile === undefined ? {} : { clientCaFile }) };
     if (plaintext) throw server.error('plaintext', 'conflicts with `tls`: choose one');
   } else if (!plaintext) {
     throw server.error('tls', 'is required: configure `tls` (cert_file, key_file, and client_ca_file for mTLS), or set `plaintext: true` to serve without TLS on a trusted network');
@@ -108,9 +127,11 @@ export function readServeSections(root: Section, overrides: ServeOverrides = {})
   const level = overrides.logLevel ?? log.string('level') ?? 'info';
   if (!(LEVELS as readonly string[]).includes(level)) throw log.error('level', `must be one of ${LEVELS.join(', ')}`);
 
+  const extAuthz = readExtAuthz(root.section('ext_authz'), tls?.clientCaFile !== undefined);
   return {
     address,
     ...(tls === undefined ? {} : { tls }),
+    extAuthz,
     trustedSubjectCallers,
     maxMessageBytes: server.integer('max_message_bytes', SERVE_DEFAULTS.maxMessageBytes, 1024, 64 * 1024 * 1024),
     maxBatchItems: server.integer('max_batch_items', SERVE_DEFAULTS.maxBatchItems, 1, 100_000),
@@ -127,6 +148,40 @@ export function readServeSections(root: Section, overrides: ServeOverrides = {})
     },
     logLevel: level as LogLevel,
     policyPollSeconds: server.duration('policy_poll', SERVE_DEFAULTS.policyPollSeconds),
+  };
+}
+
+const HEADER_NAME = /^[a-z0-9!#$%&'*+.^_`|~-]+$/;
+
+function readExtAuthz(s: Section, mtls: boolean): ExtAuthzOptions {
+  s.allowOnly(['enabled', 'upstream_headers', 'remove_authorization', 'no_route_status', 'context_headers', 'max_header_bytes', 'trusted_callers']);
+  const up = s.section('upstream_headers');
+  up.allowOnly(['subject', 'rule', 'route']);
+  const headerName = (sec: Section, key: string, fallback: string | undefined): string | undefined => {
+    if (sec.raw(key) === false) return undefined;
+    const v = sec.string(key) ?? fallback;
+    if (v !== undefined && !HEADER_NAME.test(v)) throw sec.error(key, 'must be a lower-case HTTP header name, or false');
+    return v;
+  };
+  const subject = headerName(up, 'subject', 'x-arbiter-subject');
+  const rule = headerName(up, 'rule', 'x-arbiter-rule');
+  const route = headerName(up, 'route', undefined);
+  const noRoute = s.integer('no_route_status', 403, 403, 404);
+  const contextHeaders = s.stringList('context_headers', []).map((h) => h.toLowerCase());
+  for (const h of contextHeaders) {
+    if (!HEADER_NAME.test(h)) throw s.error('context_headers', `names \`${h}\`, which is not an HTTP header name`);
+    if (h === 'authorization' || h === 'cookie' || h === 'proxy-authorization') throw s.error('context_headers', `must not include \`${h}\`: credentials never reach policies or logs`);
+  }
+  const trustedCallers = s.stringList('trusted_callers', []);
+  if (trustedCallers.length > 0 && !mtls) throw s.error('trusted_callers', 'needs mTLS (`server.tls.client_ca_file`): callers are identified by their client certificate');
+  return {
+    enabled: s.boolean('enabled', true),
+    upstreamHeaders: { ...(subject === undefined ? {} : { subject }), ...(rule === undefined ? {} : { rule }), ...(route === undefined ? {} : { route }) },
+    removeAuthorization: s.boolean('remove_authorization', false),
+    noRouteStatus: noRoute === 404 ? 404 : 403,
+    contextHeaders,
+    maxHeaderBytes: s.integer('max_header_bytes', 64 * 1024, 1024, 1024 * 1024),
+    trustedCallers,
   };
 }
 

@@ -59,7 +59,12 @@ export interface DecideInput {
   readonly resource: Request['resource'];
   readonly context?: Attributes;
   readonly explain?: boolean;
+  /** The API asking, for metrics (`authorizer` by default). */
+  readonly api?: Api;
 }
+
+/** The APIs decisions are asked through. */
+export type Api = 'authorizer' | 'ext_authz';
 
 /** Many questions about one principal, for {@link Engine.decideBatch}. */
 export interface DecideBatchInput {
@@ -183,7 +188,7 @@ export class Engine {
     } else {
       out = this.#decideFor(tree, subject, input.action, input.resource, input.context, input.explain === true, now);
     }
-    this.#count(tree, input.resource.type, out, started);
+    this.#count(input.api ?? 'authorizer', tree, input.resource.type, out, started);
     return out;
   }
 
@@ -196,14 +201,14 @@ export class Engine {
     if (!subject.ok) {
       const deny: EngineDecision = { decision: 'DENY', reason: subject.reason, rules: [], revision: tree.revision, message: subject.message, cached: false };
       const results = input.items.map((item) => item.actions.map(() => deny));
-      for (const item of input.items) for (const _ of item.actions) this.#count(tree, item.resource.type, deny, started);
+      for (const item of input.items) for (const _ of item.actions) this.#count('authorizer', tree, item.resource.type, deny, started);
       return { revision: tree.revision, tokenReason: subject.reason, message: subject.message, results };
     }
     const results = input.items.map((item) =>
       item.actions.map((action) => {
         const t0 = performance.now();
         const d = this.#decideFor(tree, subject, action, item.resource, input.context, false, now);
-        this.#count(tree, item.resource.type, d, t0);
+        this.#count('authorizer', tree, item.resource.type, d, t0);
         return d;
       }),
     );
@@ -262,10 +267,10 @@ export class Engine {
     return { ok: true, attributes: s.attributes as Attributes, cacheId: ['t', s.tokenHash], notAfter: s.expiresAt ?? Number.POSITIVE_INFINITY, decided };
   }
 
-  #count(tree: DecisionTree, type: string, d: EngineDecision, started: number): void {
+  #count(api: Api, tree: DecisionTree, type: string, d: EngineDecision, started: number): void {
     const m = this.#metrics;
     if (m === undefined) return;
-    m.decisions.inc({ decision: d.decision, reason: d.reason, resource_type: tree.resources.has(type) ? type : '(undeclared)' });
-    m.decisionDuration.observe({ cached: String(d.cached) }, (performance.now() - started) / 1000);
+    m.decisions.inc({ api, decision: d.decision, reason: d.reason, resource_type: tree.resources.has(type) ? type : '(undeclared)' });
+    m.decisionDuration.observe({ api, cached: String(d.cached) }, (performance.now() - started) / 1000);
   }
 }

@@ -20,7 +20,7 @@ export interface PolicyFile {
   readonly decls: readonly Decl[];
 }
 
-export type Decl = RolesDecl | DeriveDecl | ResourceDecl;
+export type Decl = RolesDecl | DeriveDecl | ResourceDecl | RoutesDecl;
 
 /** `roles { admin > editor > viewer, auditor > viewer, guest }` */
 export interface RolesDecl {
@@ -49,6 +49,23 @@ export interface ResourceDecl {
   /** Locations of each `actions` clause (more than one is an error). */
   readonly actionClauses: readonly SourceLocation[];
   readonly rules: readonly RuleDecl[];
+  readonly loc: SourceLocation;
+}
+
+/** `routes { GET "/api/documents/{id}" -> read document {id}  GET "/healthz" -> public }` */
+export interface RoutesDecl {
+  readonly kind: 'routes';
+  readonly routes: readonly RouteDecl[];
+  readonly loc: SourceLocation;
+}
+
+/** One route: an HTTP method (or `*`) and a path pattern, to an action on a resource type, or public. */
+export interface RouteDecl {
+  readonly kind: 'route';
+  readonly method: Ident;
+  /** The pattern as written (quotes removed); `loc` covers the quoted string. */
+  readonly pattern: { readonly value: string; readonly loc: SourceLocation };
+  readonly target: { readonly kind: 'public' } | { readonly kind: 'resource'; readonly action: Ident; readonly type: Ident; readonly id: Ident | null };
   readonly loc: SourceLocation;
 }
 

@@ -22,10 +22,10 @@ export class Metrics {
   readonly revocationReloads: Counter<'outcome'>;
   /** Entries in the revocation list in force. */
   readonly revocationEntries: Gauge;
-  /** Decisions by decision, reason and resource type (`(undeclared)` for a type no policy declares). */
-  readonly decisions: Counter<'decision' | 'reason' | 'resource_type'>;
+  /** Decisions by API (`authorizer`, `ext_authz`), decision, reason and resource type (`(undeclared)` for a type no policy declares, `(none)` when no route matched). */
+  readonly decisions: Counter<'api' | 'decision' | 'reason' | 'resource_type'>;
   /** Seconds per decision, token verification included, by whether it came from the cache. */
-  readonly decisionDuration: Histogram<'cached'>;
+  readonly decisionDuration: Histogram<'api' | 'cached'>;
   /** Decision cache lookups by result (`hit`, `miss`, `bypass` for explain and clock-dependent requests). */
   readonly cacheLookups: Counter<'result'>;
   /** Policy reloads by trigger and outcome (`updated`, `unchanged`, `failed`). */
@@ -58,11 +58,11 @@ export class Metrics {
     this.jwksKeys = new Gauge({ name: 'arbiter_jwks_keys', help: 'Verification keys held, by issuer.', labelNames: ['issuer'], registers, aggregator: 'max' });
     this.revocationReloads = new Counter({ name: 'arbiter_revocation_reloads_total', help: 'Reloads of the revocation list, by outcome; on failure the last good list stays in force.', labelNames: ['outcome'], registers });
     this.revocationEntries = new Gauge({ name: 'arbiter_revocation_entries', help: 'Entries in the revocation list in force.', registers, aggregator: 'max' });
-    this.decisions = new Counter({ name: 'arbiter_decisions_total', help: 'Decisions by decision, reason and resource type.', labelNames: ['decision', 'reason', 'resource_type'], registers });
+    this.decisions = new Counter({ name: 'arbiter_decisions_total', help: 'Decisions by API (authorizer, ext_authz), decision, reason and resource type.', labelNames: ['api', 'decision', 'reason', 'resource_type'], registers });
     this.decisionDuration = new Histogram({
       name: 'arbiter_decision_duration_seconds',
-      help: 'Time to decide, token verification included, by whether the decision cache answered.',
-      labelNames: ['cached'],
+      help: 'Time to decide, token verification included, by API and whether the decision cache answered.',
+      labelNames: ['api', 'cached'],
       buckets: [0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers,
     });

@@ -8,16 +8,20 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { TlsOptions } from '../config/server.js';
-import { loadAuthorizerProto } from './proto.js';
+import { loadAuthorizerProto, loadExtAuthzProto } from './proto.js';
 
 /** The name health checks use for the Authorizer service. */
 export const AUTHORIZER_SERVICE = 'arbiter.v1.Authorizer';
+/** The name health checks use for Envoy's external authorization service. */
+export const EXT_AUTHZ_SERVICE = 'envoy.service.auth.v3.Authorization';
 
 export interface GrpcServerOptions {
   readonly address: string;
   readonly tls?: TlsOptions;
   readonly maxMessageBytes: number;
   readonly handlers: grpc.UntypedServiceImplementation;
+  /** Envoy ext_authz handlers, served as `envoy.service.auth.v3.Authorization` when given. */
+  readonly extAuthz?: grpc.UntypedServiceImplementation;
 }
 
 export interface RunningGrpcServer {
@@ -41,7 +45,8 @@ export async function serverCredentials(tls: TlsOptions | undefined): Promise<gr
     readFile(tls.keyFile),
     tls.clientCaFile === undefined ? Promise.resolve(null) : readFile(tls.clientCaFile),
   ]);
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], tls.requireClientCert);
+  // With a client CA, every client must present a certificate it signed (mTLS).
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null);
 }
 
 /**
@@ -60,17 +65,24 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     'grpc.max_connection_idle_ms': 5 * 60_000,
   });
   server.addService(authorizer, options.handlers);
-  const health = new HealthImplementation({ '': 'NOT_SERVING', [AUTHORIZER_SERVICE]: 'NOT_SERVING' });
+  const services = [AUTHORIZER_SERVICE];
+  let reflected = definition;
+  if (options.extAuthz !== undefined) {
+    const ext = loadExtAuthzProto();
+    server.addService(ext.authorization, options.extAuthz);
+    services.push(EXT_AUTHZ_SERVICE);
+    reflected = { ...definition, ...ext.definition };
+  }
+  const health = new HealthImplementation(Object.fromEntries(['', ...services].map((s) => [s, 'NOT_SERVING' as const])));
   health.addToServer(server);
-  new ReflectionService(definition).addToServer(server);
+  new ReflectionService(reflected).addToServer(server);
   const credentials = await serverCredentials(options.tls);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.address, credentials, (err, p) => (err === null ? resolve(p) : reject(err)));
   });
   const setServing = (serving: boolean): void => {
     const s = serving ? 'SERVING' : 'NOT_SERVING';
-    health.setStatus('', s);
-    health.setStatus(AUTHORIZER_SERVICE, s);
+    for (const name of ['', ...services]) health.setStatus(name, s);
   };
   return {
     server,

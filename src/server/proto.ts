@@ -38,3 +38,20 @@ export function authorizerClient(): grpc.ServiceClientConstructor {
   const pkg = grpc.loadPackageDefinition(definition) as unknown as { arbiter: { v1: { Authorizer: grpc.ServiceClientConstructor } } };
   return pkg.arbiter.v1.Authorizer;
 }
+
+let extAuthz: { definition: protoLoader.PackageDefinition; authorization: grpc.ServiceDefinition } | undefined;
+
+/** Envoy's `envoy.service.auth.v3` package (our trimmed, wire-compatible definition) and its `Authorization` service. */
+export function loadExtAuthzProto(): { definition: protoLoader.PackageDefinition; authorization: grpc.ServiceDefinition } {
+  if (extAuthz !== undefined) return extAuthz;
+  const definition = protoLoader.loadSync('envoy/service/auth/v3/external_auth.proto', { ...PROTO_LOADER_OPTIONS, includeDirs: [protoDir()] });
+  const pkg = grpc.loadPackageDefinition(definition) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
+  extAuthz = { definition, authorization: pkg.envoy.service.auth.v3.Authorization.service };
+  return extAuthz;
+}
+
+/** A client constructor for `envoy.service.auth.v3.Authorization` (tests and the bench play Envoy with it). */
+export function extAuthzClient(): grpc.ServiceClientConstructor {
+  const pkg = grpc.loadPackageDefinition(loadExtAuthzProto().definition) as unknown as { envoy: { service: { auth: { v3: { Authorization: grpc.ServiceClientConstructor } } } } };
+  return pkg.envoy.service.auth.v3.Authorization;
+}

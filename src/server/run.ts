@@ -16,6 +16,7 @@ import type { Logger } from '../log/logger.js';
 import { Metrics } from '../metrics/registry.js';
 import { watchPath, type Watcher } from '../watch/file-watch.js';
 import { createAuthorizer } from './authorizer.js';
+import { createExtAuthz } from './ext-authz.js';
 import { startGrpcServer, type RunningGrpcServer } from './grpc.js';
 import { startOpsServer, type OpsServer } from './http.js';
 
@@ -87,6 +88,7 @@ export async function startArbiter(options: StartOptions): Promise<ArbiterServer
       address: serve.address,
       ...(serve.tls === undefined ? {} : { tls: serve.tls }),
       maxMessageBytes: serve.maxMessageBytes,
+      ...(serve.extAuthz.enabled ? { extAuthz: createExtAuthz({ engine, decisionLog, logger, metrics, options: serve.extAuthz }) } : {}),
       handlers: createAuthorizer({
         engine,
         decisionLog,

@@ -333,7 +333,7 @@ describe('compilePolicySet: stage timings', () => {
       return now;
     };
     const { timings } = compilePolicySet(sources, { clock });
-    expect(timings.map((t) => t.stage)).toEqual(['parse', 'declarations', 'derived-roles', 'rules', 'index']);
+    expect(timings.map((t) => t.stage)).toEqual(['parse', 'declarations', 'derived-roles', 'rules', 'routes', 'index']);
     expect(timings.map((t) => t.stage)).toEqual(STAGES.map((s) => s.name));
     // Each stage reads the clock before and after it runs.
     expect(calls).toHaveLength(2 * STAGES.length);

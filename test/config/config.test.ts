@@ -363,7 +363,7 @@ const BAD_CONFIGS: BadCase[] = [
   },
   {
     name: 'no issuers at all',
-    text: yaml('jwt:', '  max_token_bytes: 4096 #<'),
+    text: yaml('jwt: #<', '  max_token_bytes: 4096'),
     key: 'jwt.issuers',
     contains: ['at least one trusted issuer'],
   },
@@ -394,7 +394,7 @@ const BAD_CONFIGS: BadCase[] = [
   },
   {
     name: 'HS512 for a discovery issuer',
-    text: issuers('    - issuer: https://a.test', '      audiences: [x]', '      discovery: true', '      algorithms:', '        - HS512 #<'),
+    text: issuers('    - issuer: https://a.test', '      audiences: [x]', '      discovery: true', '      algorithms: #<', '        - HS512'),
     key: 'jwt.issuers[0].algorithms',
     contains: ['`HS512`', 'algorithm confusion'],
   },

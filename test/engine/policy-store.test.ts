@@ -42,7 +42,7 @@ describe('loadPolicySet', () => {
   it('compiles files that depend on each other', async () => {
     const set = await loadPolicySet(await dirWith({ 'roles.policy': ROLES, 'doc.policy': DOC }));
     expect(set.tree.rules.map((r) => r.id)).toEqual(['doc.r']);
-    expect(set.timings.map((t) => t.stage)).toEqual(['parse', 'declarations', 'derived-roles', 'rules', 'index']);
+    expect(set.timings.map((t) => t.stage)).toEqual(['parse', 'declarations', 'derived-roles', 'rules', 'routes', 'index']);
   });
 
   it('rejects the whole set when one file has an error', async () => {

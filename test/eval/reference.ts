@@ -59,7 +59,7 @@ export function loadReference(sources: ReadonlyArray<{ readonly path: string; re
     for (const decl of parsePolicy(s.text, s.path).decls) {
       if (decl.kind === 'derive') derives.push(decl);
       else if (decl.kind === 'resource') resources.push(decl);
-      else {
+      else if (decl.kind === 'roles') {
         // `a > b > c`: each role sits directly above the next one in its chain.
         for (const chain of decl.chains) {
           chain.forEach((hi, i) => {

@@ -1,0 +1,354 @@
+/**
+ * What the gRPC benchmark's processes share: the Arbiter config they serve,
+ * the request mix (tokens signed with the DEV-ONLY key, with the decision
+ * each request must get), the messages sent on the wire, the load
+ * generator's report, and a few measuring helpers.
+ *
+ * Nothing here starts a server or times anything.
+ */
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
+import { Document, parseDocument } from 'yaml';
+import { parseConfig } from '../../src/config/config.js';
+import { Engine } from '../../src/engine/engine.js';
+import { PolicyStore } from '../../src/engine/policy-store.js';
+import { parseRequest } from '../../src/engine/request.js';
+import { TokenVerifier } from '../../src/jwt/verify.js';
+import { packageRoot } from '../../src/paths.js';
+import { jsonToStruct, type ProtoStruct } from '../../src/server/struct.js';
+
+/** The dev issuer and audience (dev/arbiter.yaml, `arbiter token --dev`). */
+export const DEV_ISSUER = 'https://dev.arbiter.invalid';
+export const DEV_AUDIENCE = 'arbiter';
+
+/** The repository root (where package.json, dev/ and policies/ are). */
+export const ROOT = packageRoot();
+
+/**
+ * dev/arbiter.yaml, adapted for the benchmark: plaintext on 127.0.0.1, port 0
+ * (any free one), `workers` processes, no decision log, no metrics port, log
+ * level `warn`; absolute paths so the text can be written anywhere. The
+ * decision cache and the subject cache stay as dev/arbiter.yaml sets them.
+ */
+export function benchConfigYaml(workers = 1): string {
+  const doc: Document = parseDocument(readFileSync(join(ROOT, 'dev', 'arbiter.yaml'), 'utf8'));
+  doc.set('policies', join(ROOT, 'policies'));
+  const issuers = doc.getIn(['jwt', 'issuers']) as { items: unknown[] } | undefined;
+  const n = issuers?.items.length ?? 0;
+  for (let i = 0; i < n; i++) {
+    if (doc.hasIn(['jwt', 'issuers', i, 'jwks_file'])) doc.setIn(['jwt', 'issuers', i, 'jwks_file'], join(ROOT, 'dev', 'jwks.json'));
+  }
+  doc.setIn(['server', 'address'], '127.0.0.1:0');
+  doc.setIn(['server', 'plaintext'], true);
+  doc.setIn(['server', 'workers'], workers);
+  doc.delete('metrics');
+  doc.setIn(['decision_log', 'path'], 'off');
+  doc.setIn(['log', 'level'], 'warn');
+  return doc.toString();
+}
+
+/** The bench config parsed, as `arbiter serve` would (relative paths against dev/). */
+export function benchConfig(workers = 1): ReturnType<typeof parseConfig> {
+  return parseConfig(benchConfigYaml(workers), '(bench config from dev/arbiter.yaml)', join(ROOT, 'dev'), {});
+}
+
+/** One request of the mix, as JSON (the shape `arbiter check` reads, minus the subject). */
+export interface RequestJson {
+  readonly action: string;
+  readonly resource: { readonly type: string; readonly id: string; readonly attributes: Readonly<Record<string, unknown>> };
+  readonly context?: Readonly<Record<string, unknown>>;
+}
+
+/** A (subject, request) pair of the mix; the subject is given as token claims. */
+export interface Template {
+  readonly name: string;
+  readonly claims: Readonly<Record<string, unknown>> & { readonly sub: string };
+  readonly request: RequestJson;
+}
+
+/**
+ * The fixed set of (token, request) pairs, over the shipped policies/: role,
+ * derived-role, department and attribute rules, permits and forbids, a
+ * default deny, and an order refund whose context carries the time and the
+ * network (so it is cacheable and exercises a bigger message).
+ */
+export const TEMPLATES: readonly Template[] = [
+  {
+    name: 'editor reads a department document',
+    claims: { sub: 'alice', roles: ['editor'], department: 'engineering' },
+    request: { action: 'read', resource: { type: 'document', id: 'spec-42', attributes: { owner: 'bob', department: 'engineering', classification: 'internal' } }, context: { ip: '10.1.2.3' } },
+  },
+  {
+    name: 'owner deletes a secret document',
+    claims: { sub: 'bob', roles: ['viewer'] },
+    request: { action: 'delete', resource: { type: 'document', id: 'plan-7', attributes: { owner: 'bob', classification: 'secret' } } },
+  },
+  {
+    name: 'admin shares a shareable document',
+    claims: { sub: 'carol', roles: ['admin'], department: 'it' },
+    request: { action: 'share', resource: { type: 'document', id: 'deck-3', attributes: { owner: 'zoe', classification: 'internal', tags: ['shareable'], audience: 'x@partner.example' } } },
+  },
+  {
+    name: 'viewer updates another department document',
+    claims: { sub: 'dave', roles: ['viewer'], department: 'sales' },
+    request: { action: 'update', resource: { type: 'document', id: 'roadmap-1', attributes: { owner: 'alice', department: 'engineering', classification: 'internal' } } },
+  },
+  {
+    name: 'auditor reads a confidential document',
+    claims: { sub: 'erin', roles: ['auditor'] },
+    request: { action: 'read', resource: { type: 'document', id: 'ledger-9', attributes: { owner: 'frank', classification: 'confidential' } } },
+  },
+  {
+    name: 'collaborator comments',
+    claims: { sub: 'frank', roles: [] },
+    request: { action: 'comment', resource: { type: 'document', id: 'notes-5', attributes: { owner: 'gina', classification: 'internal', collaborators: ['frank', 'harry'] } } },
+  },
+  {
+    name: 'finance refunds an order from the office',
+    claims: { sub: 'fiona', roles: ['viewer'], department: 'finance', scope: 'orders:read' },
+    request: {
+      action: 'refund',
+      resource: { type: 'order', id: 'o-1001', attributes: { customer: 'c-77', amount: 120, region: 'eu' } },
+      context: { ip: '10.20.0.5', time: '2026-11-23T10:15:00Z' },
+    },
+  },
+  {
+    name: 'viewer lists a drafts folder',
+    claims: { sub: 'gina', roles: ['viewer'] },
+    request: { action: 'list', resource: { type: 'folder', id: 'f-1', attributes: { owner: 'harry', path: '/drafts/q3' } } },
+  },
+];
+
+/** The decision Arbiter must give a request. */
+export interface Expected {
+  readonly decision: 'ALLOW' | 'DENY';
+  readonly reason: string;
+  readonly rules: readonly string[];
+}
+
+/** Everything the load generator needs to drive Arbiter, computed once (by run.ts) before any timing. */
+export interface MixFile {
+  /** Per template: its token (reused by the `hits` and `misses` mixes) and expected decision. */
+  readonly templates: readonly { readonly name: string; readonly token: string; readonly request: RequestJson; readonly expected: Expected }[];
+  /** Fresh tokens for `token-misses`: token i carries the claims of template i mod T, with its own `jti`. */
+  readonly tokenPool: readonly string[];
+  /** The subject cache's capacity in the served config: the pool is larger, so cycling it never hits. */
+  readonly subjectCacheEntries: number;
+}
+
+/** The mixes: see load.ts. */
+export const MIXES = ['hits', 'misses', 'token-misses'] as const;
+export type Mix = (typeof MIXES)[number];
+
+/** What each mix does to Arbiter's two caches (printed with the tables). */
+export const MIX_NOTES: Readonly<Record<Mix, string>> = {
+  hits: `${TEMPLATES.length} fixed (token, request) pairs repeated: decision cache hit, subject (token) cache hit`,
+  misses: 'every call a distinct resource id (same tokens): decision cache miss, subject cache hit — evaluation runs, JWT verification does not',
+  'token-misses': 'every call a freshly signed token from a pre-signed pool larger than the subject cache, and a distinct resource id: both caches miss — ES256 verification and evaluation run on every call',
+};
+
+async function devKey(): Promise<{ key: Awaited<ReturnType<typeof importJWK>>; alg: string; kid: string | undefined }> {
+  const jwk = JSON.parse(readFileSync(join(ROOT, 'dev', 'signing-key.jwk.json'), 'utf8')) as JWK;
+  if (typeof jwk.alg !== 'string') throw new Error('dev/signing-key.jwk.json has no "alg"');
+  return { key: await importJWK(jwk, jwk.alg), alg: jwk.alg, kid: jwk.kid };
+}
+
+/** Signs `count` tokens, token i with the claims of template i mod T, each with its own `jti`; valid for two hours. */
+export async function signTokens(count: number, templates: readonly Template[] = TEMPLATES): Promise<string[]> {
+  const { key, alg, kid } = await devKey();
+  const now = Math.floor(Date.now() / 1000);
+  const out: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const t = templates[i % templates.length]!;
+    const { sub, ...claims } = t.claims;
+    out.push(
+      await new SignJWT(claims as JWTPayload)
+        .setProtectedHeader({ alg, typ: 'JWT', ...(kid === undefined ? {} : { kid }) })
+        .setIssuer(DEV_ISSUER)
+        .setAudience(DEV_AUDIENCE)
+        .setSubject(sub)
+        .setIssuedAt(now)
+        .setExpirationTime(now + 2 * 3600)
+        .setJti(`bench-${i}-${crypto.randomUUID()}`)
+        .sign(key),
+    );
+  }
+  return out;
+}
+
+/**
+ * The resource id of a `misses` / `token-misses` call: distinct for every
+ * (run, loop, call) — `run` tells load-generator processes apart, so a later
+ * run never meets an entry an earlier one left in the decision cache.
+ */
+export function missId(base: string, run: string, loop: number, n: number): string {
+  return `${base}~${run}.${loop}.${n}`;
+}
+
+/**
+ * Builds the mix: signs the template tokens and the token pool, and computes
+ * each template's decision with the in-process engine on the same config
+ * (verifier, policies, request parser). Also checks, in process, that what the
+ * `misses` and `token-misses` mixes change (the resource id, the token) does
+ * not change the decision, so the load generator can hold every answer to its
+ * template's.
+ *
+ * @throws {Error} when a changed request decides differently, or the mix has no ALLOW or no DENY
+ */
+export async function buildMix(poolSize: number): Promise<MixFile> {
+  const config = benchConfig();
+  if (config.jwt === undefined || config.policies === undefined) throw new Error('the bench config has no jwt section or no policies');
+  const tokens = await signTokens(TEMPLATES.length);
+  const pool = await signTokens(poolSize);
+  const verifier = await TokenVerifier.create(config.jwt);
+  try {
+    const store = await PolicyStore.open(config.policies);
+    const engine = new Engine(store, { verifier });
+    const decide = async (token: string, r: RequestJson): Promise<Expected> => {
+      const parsed = parseRequest({ action: r.action, resource: r.resource, ...(r.context === undefined ? {} : { context: r.context }) }, { subjectFromToken: true });
+      const d = await engine.decide({ principal: { token }, action: parsed.action, resource: parsed.resource, ...(r.context === undefined ? {} : { context: parsed.context }) });
+      return { decision: d.decision, reason: d.reason, rules: [...d.rules] };
+    };
+    const same = (a: Expected, b: Expected): boolean => a.decision === b.decision && a.reason === b.reason && a.rules.join(',') === b.rules.join(',');
+    const templates: MixFile['templates'][number][] = [];
+    for (const [i, t] of TEMPLATES.entries()) {
+      const token = tokens[i]!;
+      const expected = await decide(token, t.request);
+      if (expected.reason.startsWith('TOKEN_')) throw new Error(`template "${t.name}": its token was refused (${expected.reason})`);
+      const moved = await decide(token, { ...t.request, resource: { ...t.request.resource, id: missId(t.request.resource.id, 'probe', 63, 123_456) } });
+      if (!same(moved, expected)) throw new Error(`template "${t.name}": a distinct resource id changes the decision (${expected.decision} → ${moved.decision})`);
+      templates.push({ name: t.name, token, request: t.request, expected });
+    }
+    // A sample of the pool: fresh tokens with the template's claims decide as the template.
+    for (let i = 0; i < Math.min(pool.length, 4 * TEMPLATES.length); i++) {
+      const tpl = templates[i % templates.length]!;
+      const got = await decide(pool[i]!, tpl.request);
+      if (!same(got, tpl.expected)) throw new Error(`pool token ${i} decides ${got.decision}/${got.reason}, its template "${tpl.name}" ${tpl.expected.decision}/${tpl.expected.reason}`);
+    }
+    const decisions = new Set(templates.map((t) => t.expected.decision));
+    if (!decisions.has('ALLOW') || !decisions.has('DENY')) throw new Error('the mix must hold both ALLOW and DENY decisions');
+    return { templates, tokenPool: pool, subjectCacheEntries: config.jwt.cache.maxEntries };
+  } finally {
+    verifier.close();
+  }
+}
+
+/** A CheckRequest message as proto-loader encodes it (keepCase, oneofs). */
+export interface CheckRequestMsg {
+  token: string;
+  action: string;
+  resource: { type: string; id: string; attributes: ProtoStruct };
+  context?: ProtoStruct;
+}
+
+/** The wire message of a template request with `token`, and optionally another resource id. */
+export function checkMessage(token: string, r: RequestJson, id: string = r.resource.id): CheckRequestMsg {
+  return {
+    token,
+    action: r.action,
+    resource: { type: r.resource.type, id, attributes: jsonToStruct(r.resource.attributes) },
+    ...(r.context === undefined ? {} : { context: jsonToStruct(r.context) }),
+  };
+}
+
+/** What one load-generator run prints (one JSON line on stdout). */
+export interface LoadResult {
+  readonly target: string;
+  readonly mix: string;
+  readonly concurrency: number;
+  readonly channels: number;
+  /** Length of the timed window, seconds. */
+  readonly seconds: number;
+  /** Calls completed inside the timed window. */
+  readonly calls: number;
+  readonly rps: number;
+  readonly p50_us: number;
+  readonly p99_us: number;
+  readonly mean_us: number;
+  readonly errors: number;
+  readonly errorExamples: readonly string[];
+  readonly allow: number;
+  readonly deny: number;
+  /** Answers that said `cached: true` (decision cache hits). */
+  readonly cached: number;
+  /** Answers that differ from the expected decision of their request. */
+  readonly mismatches: number;
+  readonly mismatchExamples: readonly string[];
+  /** Where in the token pool this run started and stopped (token-misses only; the next run starts at `poolEnd`). */
+  readonly poolStart: number;
+  readonly poolEnd: number;
+  /** Whether the run went round the token pool (harmless: the pool is larger than the subject cache, an LRU). */
+  readonly poolWrapped: boolean;
+  /** CPU the load generator used in the window, in cores (1.0 = one core busy). */
+  readonly clientCpu: number;
+  /** CPU the server process tree used in the window, in cores; null when not measurable (no /proc). */
+  readonly serverCpu: number | null;
+  /** CPU the whole machine used in the window, in cores (/proc/stat); null when not measurable. */
+  readonly machineCpu: number | null;
+}
+
+export function isLoadResult(v: unknown): v is LoadResult {
+  if (typeof v !== 'object' || v === null) return false;
+  const r = v as Partial<LoadResult>;
+  return typeof r.rps === 'number' && typeof r.p50_us === 'number' && typeof r.errors === 'number' && typeof r.mismatches === 'number';
+}
+
+/** The q-quantile (0..1) of an ascending-sorted array, nearest rank. */
+export function quantile(sorted: Float64Array, q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length)));
+  return sorted[rank - 1]!;
+}
+
+/**
+ * CPU seconds the whole machine has spent busy (everything but idle and
+ * iowait, /proc/stat), or `null` without /proc. The difference over a window,
+ * less the load generator's and the server's, is what other processes took.
+ */
+export function machineBusyCpuSeconds(): number | null {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0] ?? '';
+    const f = line.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal guest guest_nice; guest time is already in user.
+    const busy = (f[0] ?? 0) + (f[1] ?? 0) + (f[2] ?? 0) + (f[5] ?? 0) + (f[6] ?? 0) + (f[7] ?? 0);
+    return busy / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}
+
+/** Linux USER_HZ: the unit of utime/stime in /proc/PID/stat and /proc/stat. */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU seconds used so far by process `pid` and all its descendants (Linux
+ * /proc; a cluster primary and its workers). `null` when /proc cannot say.
+ */
+export function processTreeCpuSeconds(pid: number): number | null {
+  try {
+    let ticks = 0;
+    const seen = new Set<number>();
+    const walk = (p: number): void => {
+      if (seen.has(p)) return;
+      seen.add(p);
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      // Fields after "(comm)": state is field 3, utime 14, stime 15.
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+      for (const tid of readdirSync(`/proc/${p}/task`)) {
+        let children = '';
+        try {
+          children = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8');
+        } catch {
+          continue;
+        }
+        for (const c of children.split(' ')) if (c.trim() !== '') walk(Number(c));
+      }
+    };
+    walk(pid);
+    return ticks / CLOCK_TICKS;
+  } catch {
+    return null;
+  }
+}

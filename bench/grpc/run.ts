@@ -1,0 +1,379 @@
+/**
+ * The gRPC benchmark: `npm run bench:grpc` (or `node dist/bench/grpc/run.js`
+ * after a build; this script builds nothing).
+ *
+ * Measures Check end to end over the loopback, each party in its own
+ * process: a bare grpc-js server answering a constant (ceiling-server.ts: the
+ * transport's ceiling on this machine), Arbiter single worker
+ * (arbiter-server.ts: startArbiter, decision log off, no metrics port), and —
+ * when the machine has more than one CPU — `arbiter serve --workers 1` and
+ * `--workers 2` (the CLI, cluster mode). The load generator (load.ts) runs in
+ * a child process per point: concurrency C of 1, 16 and 64, a warm-up, then a
+ * fixed timed window.
+ *
+ * Order: for each C, the ceiling, then Arbiter's three mixes (hits, misses,
+ * token-misses), then the ceiling again — so each ratio compares measurements
+ * taken a few seconds apart (the mean of the two ceiling runs is the
+ * reference; on a shared machine the ceiling drifts).
+ *
+ * Prints the machine and markdown tables: requests/s, p50 and p99 latency,
+ * the ratio to the ceiling at the same C, errors, cached answers and CPU used
+ * by the load generator and the server. Exits 1 when a call errored, an
+ * Arbiter answer differed from its request's expected decision (computed in
+ * process before the run, see common.ts buildMix), a `misses` mix was
+ * answered from the decision cache, or a child failed. Missed throughput
+ * targets are reported, not failed.
+ *
+ * Environment: BENCH_SECONDS (timed window per point, default 5),
+ * BENCH_WARMUP_SECONDS (default 1), BENCH_CONCURRENCY (default "1,16,64"),
+ * BENCH_CHANNELS (client channels; default min(C, 4)), BENCH_TOKEN_POOL
+ * (default 20000), BENCH_PROFILE (a directory: run the single-worker Arbiter
+ * under `node --cpu-prof` and write its profile there).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readServeSections } from '../../src/config/server.js';
+import { benchConfig, benchConfigYaml, buildMix, isLoadResult, MIX_NOTES, MIXES, ROOT, TEMPLATES, type LoadResult, type Mix } from './common.js';
+
+const HERE = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
+const LOAD = HERE('./load.js');
+const CEILING = HERE('./ceiling-server.js');
+const ARBITER = HERE('./arbiter-server.js');
+const CLI = join(ROOT, 'bin', 'arbiter.js');
+
+const SECONDS = numberEnv('BENCH_SECONDS', 5);
+const WARMUP = numberEnv('BENCH_WARMUP_SECONDS', 1);
+const CONCURRENCY = (process.env['BENCH_CONCURRENCY'] ?? '1,16,64').split(',').map((s) => {
+  const n = Number(s.trim());
+  if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_CONCURRENCY: not a concurrency: ${s}`);
+  return n;
+});
+const CHANNELS = process.env['BENCH_CHANNELS'] === undefined ? undefined : numberEnv('BENCH_CHANNELS', 4);
+const TOKEN_POOL = numberEnv('BENCH_TOKEN_POOL', 20_000);
+const PROFILE_DIR = process.env['BENCH_PROFILE'];
+/** Targets from the issue: Arbiter's throughput as a share of the ceiling's, single worker. */
+const TARGETS: Readonly<Record<Mix, number | undefined>> = { hits: 0.8, misses: 0.6, 'token-misses': undefined };
+/** The worker comparison: the concurrency and the mixes. */
+const WORKERS_C = Math.max(...CONCURRENCY);
+const WORKERS_MIXES: readonly Mix[] = ['hits', 'misses'];
+/** The decision cache's TTL in the served config: `hits` entries expire and are decided again this often. */
+const DECISION_TTL_SECONDS = readServeSections(benchConfig().root).cache.ttlSeconds;
+/** CPU (in cores) other processes may take during a timed window before its figures are flagged as unreliable. */
+const OTHER_CPU_FLAG = 0.2;
+
+function numberEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number (got ${raw})`);
+  return n;
+}
+
+/** A server child and where it listens. */
+interface Server {
+  readonly name: string;
+  readonly child: ChildProcess;
+  readonly port: number;
+  /** The process whose tree's CPU is measured (the cluster primary for `serve --workers`). */
+  readonly pid: number;
+}
+
+/**
+ * Spawns a server and waits until `parsePort` finds its port in what it
+ * prints on stdout.
+ */
+function startServer(name: string, args: readonly string[], parsePort: (stdout: string) => number | undefined): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`${name} did not start within 30 s; it printed: ${out}`));
+    }, 30_000);
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => {
+      out += chunk;
+      const port = parsePort(out);
+      if (port !== undefined && child.pid !== undefined) {
+        clearTimeout(timer);
+        child.stdout!.removeAllListeners('data');
+        child.stdout!.resume(); // keep draining, so the child never blocks on a full pipe
+        resolve({ name, child, port, pid: child.pid });
+      }
+    });
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`${name} exited (${signal ?? `code ${String(code)}`}) before it served; it printed: ${out}`));
+    });
+  });
+}
+
+/** The first line holding a JSON object with a numeric `port` (our bench servers). */
+function jsonPort(out: string): number | undefined {
+  for (const line of out.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const v = JSON.parse(line) as { port?: unknown };
+      if (typeof v.port === 'number') return v.port;
+    } catch {
+      // a partial line: wait for more
+    }
+  }
+  return undefined;
+}
+
+/** The port in `arbiter serve`'s ready banner. */
+function bannerPort(out: string): number | undefined {
+  const m = /serving arbiter\.v1\.Authorizer on [^\s]+:(\d+)/.exec(out);
+  return m === null ? undefined : Number(m[1]);
+}
+
+/** SIGTERM (drain), then SIGKILL if it lingers. */
+function stopServer(s: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (s.child.exitCode !== null || s.child.signalCode !== null) {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(() => s.child.kill('SIGKILL'), 20_000);
+    s.child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    s.child.kill('SIGTERM');
+  });
+}
+
+/** One measured point. */
+interface Point {
+  readonly target: string;
+  readonly mix: Mix | 'constant';
+  readonly c: number;
+  readonly result: LoadResult;
+}
+
+/** Where the next token-misses run starts in the pool (see load.ts). */
+let poolCursor = 0;
+
+/** Runs the load generator once against `server` and returns what it printed. */
+function runLoad(server: Server, c: number, mix: Mix, expect: 'arbiter' | 'allow', mixFile: string): Promise<LoadResult> {
+  const args = [
+    LOAD,
+    '--target',
+    `127.0.0.1:${server.port}`,
+    '--concurrency',
+    String(c),
+    '--seconds',
+    String(SECONDS),
+    '--warmup',
+    String(WARMUP),
+    '--mix',
+    mix,
+    '--expect',
+    expect,
+    '--mix-file',
+    mixFile,
+    '--server-pid',
+    String(server.pid),
+    ...(mix === 'token-misses' ? ['--pool-start', String(poolCursor)] : []),
+    ...(CHANNELS === undefined ? [] : ['--channels', String(CHANNELS)]),
+  ];
+  const label = `${server.name} ${expect === 'allow' ? 'constant' : mix} C=${c}`;
+  process.stderr.write(`bench:grpc: ${label} …\n`);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout!.setEncoding('utf8');
+    child.stdout!.on('data', (chunk: string) => (out += chunk));
+    const timer = setTimeout(() => child.kill('SIGKILL'), (SECONDS + WARMUP + 90) * 1000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      const line = out.trim().split('\n').pop() ?? '';
+      let result: unknown;
+      try {
+        result = JSON.parse(line);
+      } catch {
+        result = undefined;
+      }
+      if (code !== 0 || !isLoadResult(result)) {
+        reject(new Error(`load generator for ${label} failed (${signal ?? `code ${String(code)}`}); it printed: ${out}`));
+        return;
+      }
+      if (mix === 'token-misses') poolCursor = result.poolEnd;
+      resolve(result);
+    });
+  });
+}
+
+const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
+const num = (x: number, digits: number): string => (Number.isFinite(x) ? x.toFixed(digits) : 'n/a');
+const pct = (part: number, whole: number): string => (whole === 0 ? 'n/a' : `${((100 * part) / whole).toFixed(part === whole || part === 0 ? 0 : 1)} %`);
+/** CPU other processes took during the window, in cores; null when unknown. */
+const otherCpu = (r: LoadResult): number | null => (r.machineCpu === null || r.serverCpu === null ? null : Math.max(0, r.machineCpu - r.clientCpu - r.serverCpu));
+const cpu = (r: LoadResult): string => {
+  const other = otherCpu(r);
+  return `${num(r.clientCpu, 2)} / ${r.serverCpu === null ? 'n/a' : num(r.serverCpu, 2)} / ${other === null ? 'n/a' : num(other, 2)}${other !== null && other > OTHER_CPU_FLAG ? ' †' : ''}`;
+};
+
+/** Checks a point's answers; returns the problems. */
+function problemsOf(p: Point): string[] {
+  const r = p.result;
+  const where = `${p.target} ${p.mix} C=${p.c}`;
+  const out: string[] = [];
+  if (r.errors > 0) out.push(`${where}: ${r.errors} calls failed, e.g. ${r.errorExamples.join('; ')}`);
+  if (r.mismatches > 0) out.push(`${where}: ${r.mismatches} answers differ from the expected decision, e.g. ${r.mismatchExamples.join('; ')}`);
+  if (r.calls === 0) out.push(`${where}: no call completed in the timed window`);
+  if (p.mix === 'misses' || p.mix === 'token-misses') {
+    if (r.cached > 0) out.push(`${where}: ${r.cached} answers came from the decision cache; this mix must miss it`);
+  }
+  // The decision cache's TTL expires each template's entry now and then: at most one miss per template per expiry.
+  const allowed = TEMPLATES.length * (1 + Math.ceil((SECONDS + WARMUP) / DECISION_TTL_SECONDS));
+  if (p.mix === 'hits' && r.calls - r.cached > allowed) out.push(`${where}: ${r.calls - r.cached} answers did not come from the decision cache (at most ${allowed} expected); this mix must hit it`);
+  return out;
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const cpus = os.cpus();
+  const cores = os.availableParallelism();
+  const machine =
+    `${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cores} cores, ${os.platform()} ${os.release()}, Node ${process.version}, ` +
+    `${new Date().toISOString()}; load average at start ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`;
+  process.stderr.write(`bench:grpc: ${machine}\n`);
+
+  // Tokens and expected decisions, before any server runs.
+  const tmp = mkdtempSync(join(os.tmpdir(), 'arbiter-bench-grpc-'));
+  const servers: Server[] = [];
+  const problems: string[] = [];
+  const points: Point[] = [];
+  const ceilingAt = new Map<number, LoadResult[]>();
+  const workerPoints: { workers: number; mix: Mix; result: LoadResult }[] = [];
+  try {
+    const t0 = performance.now();
+    const mix = await buildMix(TOKEN_POOL);
+    const mixFile = join(tmp, 'mix.json');
+    writeFileSync(mixFile, JSON.stringify(mix));
+    process.stderr.write(`bench:grpc: signed ${mix.templates.length} + ${mix.tokenPool.length} tokens and decided the mix in process in ${num((performance.now() - t0) / 1000, 1)} s\n`);
+
+    const ceiling = await startServer('ceiling', [CEILING], jsonPort);
+    servers.push(ceiling);
+    const arbiterArgs = PROFILE_DIR === undefined ? [ARBITER] : ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR, ARBITER];
+    const arbiter = await startServer('arbiter', arbiterArgs, jsonPort);
+    servers.push(arbiter);
+
+    for (const c of CONCURRENCY) {
+      const before = await runLoad(ceiling, c, 'hits', 'allow', mixFile);
+      points.push({ target: 'ceiling', mix: 'constant', c, result: before });
+      for (const m of MIXES) points.push({ target: 'arbiter', mix: m, c, result: await runLoad(arbiter, c, m, 'arbiter', mixFile) });
+      const after = await runLoad(ceiling, c, 'hits', 'allow', mixFile);
+      points.push({ target: 'ceiling', mix: 'constant', c, result: after });
+      ceilingAt.set(c, [before, after]);
+    }
+    await stopServer(arbiter);
+    await stopServer(ceiling);
+
+    // The worker gain: the CLI in cluster mode, same config, 1 then 2 workers.
+    if (cores > 1) {
+      for (const workers of [1, 2]) {
+        const config = join(tmp, `arbiter-${workers}.yaml`);
+        writeFileSync(config, benchConfigYaml(workers));
+        const cli = await startServer(`serve --workers ${workers}`, [CLI, 'serve', '--config', config, '--workers', String(workers)], bannerPort);
+        servers.push(cli);
+        for (const m of WORKERS_MIXES) workerPoints.push({ workers, mix: m, result: await runLoad(cli, WORKERS_C, m, 'arbiter', mixFile) });
+        await stopServer(cli);
+      }
+    }
+  } finally {
+    for (const s of servers) await stopServer(s);
+    rmSync(tmp, { recursive: true, force: true });
+  }
+
+  for (const p of points) problems.push(...problemsOf(p));
+  for (const w of workerPoints) problems.push(...problemsOf({ target: `serve --workers ${w.workers}`, mix: w.mix, c: WORKERS_C, result: w.result }));
+
+  const ceilingRps = (c: number): number => {
+    const runs = ceilingAt.get(c) ?? [];
+    return runs.reduce((s, r) => s + r.rps, 0) / Math.max(1, runs.length);
+  };
+  const out: string[] = [];
+  out.push(`Machine: ${machine}.`);
+  out.push('');
+  out.push(
+    `Each point: ${WARMUP} s warm-up, then ${SECONDS} s timed; a fresh load-generator process (one Node process, ` +
+      `${CHANNELS === undefined ? 'min(C, 4)' : String(CHANNELS)} client channels, each its own HTTP/2 connection) on the loopback, plaintext. ` +
+      'The ceiling is measured just before and just after Arbiter at each C; its row shows the mean, and ratios are to that mean. ' +
+      'CPU: cores used during the timed window by the load generator / the server process tree / other processes on the machine ' +
+      `(† more than ${OTHER_CPU_FLAG} cores: something else competed for the CPU, the point is unreliable).`,
+  );
+  out.push('');
+  out.push('| target | mix | C | req/s | p50 µs | p99 µs | vs ceiling | errors | cached answers | CPU client / server / other |');
+  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+  for (const c of CONCURRENCY) {
+    const [a, b] = ceilingAt.get(c) ?? [];
+    if (a !== undefined && b !== undefined) {
+      out.push(
+        `| ceiling (constant) | — | ${c} | ${int(ceilingRps(c))} (${int(a.rps)}, ${int(b.rps)}) | ${num((a.p50_us + b.p50_us) / 2, 0)} | ${num((a.p99_us + b.p99_us) / 2, 0)} | 1.00 | ` +
+          `${a.errors + b.errors} | — | ${cpu(a)}; ${cpu(b)} |`,
+      );
+    }
+    for (const p of points.filter((q) => q.c === c && q.target === 'arbiter')) {
+      const r = p.result;
+      out.push(`| Arbiter, 1 worker | ${p.mix} | ${c} | ${int(r.rps)} | ${num(r.p50_us, 0)} | ${num(r.p99_us, 0)} | ${num(r.rps / ceilingRps(c), 2)} | ${r.errors + r.mismatches} | ${pct(r.cached, r.calls)} | ${cpu(r)} |`);
+    }
+  }
+  out.push('');
+  for (const m of MIXES) out.push(`- \`${m}\`: ${MIX_NOTES[m]}.`);
+  out.push('- errors: failed calls plus answers that differ from the request\'s expected decision (decided in process before the run).');
+  out.push('');
+  for (const m of MIXES) {
+    const target = TARGETS[m];
+    if (target === undefined) continue;
+    const ratios = points.filter((p) => p.target === 'arbiter' && p.mix === m).map((p) => ({ c: p.c, ratio: p.result.rps / ceilingRps(p.c) }));
+    out.push(`Target ${m} ≥ ${target} of the ceiling: ${ratios.map((r) => `C=${r.c} ${num(r.ratio, 2)} (${r.ratio >= target ? 'met' : 'MISSED'})`).join(', ')}.`);
+  }
+
+  if (workerPoints.length > 0) {
+    out.push('');
+    out.push(`Workers (\`arbiter serve --workers N\`, cluster mode, same config), C=${WORKERS_C}:`);
+    out.push('');
+    out.push('| server | mix | C | req/s | p50 µs | p99 µs | vs 1 worker | vs ceiling | errors | CPU client / server / other |');
+    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const w of workerPoints) {
+      const one = workerPoints.find((x) => x.workers === 1 && x.mix === w.mix);
+      const r = w.result;
+      out.push(
+        `| serve --workers ${w.workers} | ${w.mix} | ${WORKERS_C} | ${int(r.rps)} | ${num(r.p50_us, 0)} | ${num(r.p99_us, 0)} | ${one === undefined ? 'n/a' : num(r.rps / one.result.rps, 2)} | ` +
+          `${num(r.rps / ceilingRps(WORKERS_C), 2)} | ${r.errors + r.mismatches} | ${cpu(r)} |`,
+      );
+    }
+    out.push('');
+    out.push(`The load generator is one process: with ${cores} cores it competes with the workers for CPU.`);
+  } else {
+    out.push('');
+    out.push('Workers: skipped (one CPU).');
+  }
+  out.push('');
+  out.push(`Total ${num((performance.now() - started) / 1000, 0)} s.`);
+  process.stdout.write(`${out.join('\n')}\n`);
+
+  if (problems.length > 0) {
+    process.stdout.write(`\nFAILED:\n${problems.map((p) => `- ${p}`).join('\n')}\n`);
+    process.exitCode = 1;
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`bench:grpc: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+  process.exitCode = 1;
+});
