@@ -229,7 +229,8 @@ export class Engine {
       subject.decided === undefined ? { ...d, cached } : { ...d, subject: subject.decided, cached };
     const cache = this.#cache;
     // Explained requests, and decisions that read the clock, are never cached.
-    const clockBound = tree.resources.get(resource.type)?.readsClock === true && context?.['time'] === undefined;
+    // A null time is an absent one to the evaluator, which then reads the clock.
+    const clockBound = tree.resources.get(resource.type)?.readsClock === true && (context?.['time'] === undefined || context['time'] === null);
     if (cache === undefined || explain || clockBound) {
       if (cache !== undefined) this.#metrics?.cacheLookups.inc({ result: 'bypass' });
       return withSubject(evaluate(tree, request, { now, explain }), false);

@@ -5,10 +5,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as grpc from '@grpc/grpc-js';
-import { HealthImplementation } from 'grpc-health-check';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as protoLoader from '@grpc/proto-loader';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { TlsOptions } from '../config/server.js';
-import { loadAuthorizerProto, loadExtAuthzProto } from './proto.js';
+import { loadAuthorizerProto, loadExtAuthzProto, PROTO_LOADER_OPTIONS } from './proto.js';
 
 /** The name health checks use for the Authorizer service. */
 export const AUTHORIZER_SERVICE = 'arbiter.v1.Authorizer';
@@ -35,6 +38,20 @@ export interface RunningGrpcServer {
    * then cancels what is left.
    */
   shutdown(graceMs: number): Promise<void>;
+}
+
+let standard: protoLoader.PackageDefinition | undefined;
+
+/** The health and reflection protos, as their packages ship them, for server reflection. */
+function standardDefinitions(): protoLoader.PackageDefinition {
+  if (standard !== undefined) return standard;
+  const require = createRequire(import.meta.url);
+  const reflectionDir = join(dirname(require.resolve('@grpc/reflection/package.json')), 'build', 'proto');
+  standard = {
+    ...protoLoader.loadSync(healthProtoPath, PROTO_LOADER_OPTIONS),
+    ...protoLoader.loadSync(['grpc/reflection/v1/reflection.proto', 'grpc/reflection/v1alpha/reflection.proto'], { ...PROTO_LOADER_OPTIONS, includeDirs: [reflectionDir] }),
+  };
+  return standard;
 }
 
 /** Server credentials from the TLS options (plaintext when there are none). */
@@ -75,7 +92,8 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
   }
   const health = new HealthImplementation(Object.fromEntries(['', ...services].map((s) => [s, 'NOT_SERVING' as const])));
   health.addToServer(server);
-  new ReflectionService(reflected).addToServer(server);
+  // Reflection describes every service the server runs: ours, health, and reflection itself.
+  new ReflectionService({ ...reflected, ...standardDefinitions() }).addToServer(server);
   const credentials = await serverCredentials(options.tls);
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(options.address, credentials, (err, p) => (err === null ? resolve(p) : reject(err)));
