@@ -10,7 +10,7 @@
  * method beats `*`). Two routes with the same shape and method could never be
  * told apart: that is an error, as is a trailing `/`.
  */
-import type { Diagnostic } from '../errors.js';
+import { formatLocation, type Diagnostic } from '../errors.js';
 import type { RouteDecl } from '../lang/ast.js';
 import { didYouMean } from './suggest.js';
 import type { CompiledRoute, RouteNode } from './tree.js';
@@ -146,7 +146,7 @@ function insert(root: RouteNode, route: CompiledRoute & { segments: Segment[] },
   if (prior !== undefined) {
     scope.report({
       code: 'COMPILE_AMBIGUOUS_ROUTE',
-      message: `route \`${route.id}\` matches exactly the requests \`${prior.id}\` (at ${prior.location.source}:${prior.location.start.line}) matches`,
+      message: `route \`${route.id}\` matches the same requests as \`${prior.id}\` at ${formatLocation(prior.location)}`,
       location: decl.loc,
       help: 'remove one, or make one more specific',
     });

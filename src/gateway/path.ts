@@ -10,8 +10,8 @@
  *    (`%41` → `A`, `%2e` → `.`); other escapes are kept, upper-cased;
  * 3. an encoded `/` or `\` (`%2F`, `%5C`), a NUL (raw or `%00`), a raw `\`, a
  *    control character or a malformed escape is refused;
- * 4. `//` runs are merged;
- * 5. `.` and `..` segments are resolved (`..` never climbs above the root).
+ * 4. `.` and `..` segments are resolved (`..` never climbs above the root);
+ * 5. `//` runs are merged — after 4, as Envoy does, so `/a//../b` is `/a/b`.
  */
 
 export type PathProblem = 'empty' | 'not-origin-form' | 'encoded-slash' | 'nul' | 'backslash' | 'control-character' | 'bad-escape' | 'too-long' | 'too-many-segments';
@@ -35,17 +35,16 @@ const UNRESERVED = /[A-Za-z0-9\-._~]/;
 export function normalisePath(target: string): NormalisedPath {
   if (target === '') return { ok: false, problem: 'empty' };
   if (target.length > PATH_LIMITS.maxLength) return { ok: false, problem: 'too-long' };
-  let rawPath = target;
+  // The fragment first: a `?` inside it does not start a query (RFC 3986 §3.5).
+  const hash = target.indexOf('#');
+  const beforeFragment = hash >= 0 ? target.slice(0, hash) : target;
+  let rawPath = beforeFragment;
   let query = '';
-  const q = target.indexOf('?');
+  const q = beforeFragment.indexOf('?');
   if (q >= 0) {
-    rawPath = target.slice(0, q);
-    query = target.slice(q + 1);
+    rawPath = beforeFragment.slice(0, q);
+    query = beforeFragment.slice(q + 1);
   }
-  const hash = rawPath.indexOf('#');
-  if (hash >= 0) rawPath = rawPath.slice(0, hash);
-  const hashInQuery = query.indexOf('#');
-  if (hashInQuery >= 0) query = query.slice(0, hashInQuery);
   if (!rawPath.startsWith('/')) return { ok: false, problem: 'not-origin-form' };
 
   // Percent-decoding of unreserved characters, with the refusals.
@@ -72,24 +71,22 @@ export function normalisePath(target: string): NormalisedPath {
     i += 2;
   }
 
-  // Merge slashes, then resolve dot segments (RFC 3986 §5.2.4, on segments).
+  // Resolve dot segments (RFC 3986 §5.2.4, on segments), then merge slashes: Envoy's order
+  // (normalize_path, then merge_slashes). The other order reads `/admin//../x` as `/x`,
+  // where Envoy reads `/admin/x`.
   const parts = decoded.split('/').slice(1);
-  const out: string[] = [];
+  const resolved: string[] = [];
   for (const [i, part] of parts.entries()) {
     const last = i === parts.length - 1;
-    if (part === '' && !last) continue; // `//` merged
-    if (part === '.') {
-      if (last) out.push('');
+    if (part === '.' || part === '..') {
+      if (part === '..') resolved.pop();
+      if (last) resolved.push('');
       continue;
     }
-    if (part === '..') {
-      out.pop();
-      if (last) out.push('');
-      continue;
-    }
-    out.push(part);
+    resolved.push(part);
   }
-  // A trailing `/` stays significant as an empty last segment, except for the root.
+  // `//` merged; a trailing `/` stays significant as an empty last segment, except for the root.
+  const out = resolved.filter((p, i) => p !== '' || i === resolved.length - 1);
   const segments = out.length === 1 && out[0] === '' ? [] : out;
   if (segments.length > PATH_LIMITS.maxSegments) return { ok: false, problem: 'too-many-segments' };
   return { ok: true, path: `/${segments.join('/')}`, segments, query };

@@ -49,11 +49,21 @@ interface PeerMsg {
   principal?: string;
 }
 
+interface HttpRequestMsg {
+  id?: string;
+  method?: string;
+  headers?: Record<string, string>;
+  header_map?: { headers?: { key?: string; value?: string; raw_value?: Uint8Array }[] } | null;
+  path?: string;
+  host?: string;
+  scheme?: string;
+}
+
 interface ExtAuthzCheckRequest {
   attributes?: {
     source?: PeerMsg | null;
     destination?: PeerMsg | null;
-    request?: { http?: { id?: string; method?: string; headers?: Record<string, string>; path?: string; host?: string; scheme?: string } | null } | null;
+    request?: { http?: HttpRequestMsg | null } | null;
     context_extensions?: Record<string, string>;
   } | null;
 }
@@ -90,7 +100,23 @@ export function createExtAuthz(deps: ExtAuthzDeps): UntypedServiceImplementation
       deps.metrics?.grpcInFlight.inc();
       decide(deps, call.request, caller)
         .catch((e: unknown) => {
+          // Fail closed, and count and log the denial like any other.
           deps.logger.log('error', 'ext_authz check failed', { error: (e as Error).message });
+          deps.metrics?.decisions.inc({ api: 'ext_authz', decision: 'DENY', reason: GATEWAY_REASONS.INTERNAL_ERROR, resource_type: '(none)' });
+          deps.decisionLog.write({
+            time: new Date().toISOString(),
+            request_id: randomUUID(),
+            ...(caller === undefined ? {} : { caller }),
+            method: 'ext_authz',
+            action: '',
+            resource_type: '',
+            decision: 'DENY',
+            reason: GATEWAY_REASONS.INTERNAL_ERROR,
+            rules: [],
+            revision: deps.engine.revision,
+            latency_ms: 0,
+            cached: false,
+          });
           return denied(deps, 403, RPC.PERMISSION_DENIED, GATEWAY_REASONS.INTERNAL_ERROR, '');
         })
         .then((response) => {
@@ -106,7 +132,8 @@ async function decide(deps: ExtAuthzDeps, req: ExtAuthzCheckRequest, caller: str
   const started = performance.now();
   const opts = deps.options;
   const http = req.attributes?.request?.http;
-  const requestId = validId(http?.id) ?? randomUUID();
+  // The client-visible request id (x-request-id) when the gateway forwards one, else Envoy's stream id.
+  const requestId = validId(http === undefined || http === null ? undefined : headersOf(http)['x-request-id']) ?? validId(http?.id) ?? randomUUID();
   const log = (d: { decision: 'ALLOW' | 'DENY'; reason: string; rules?: readonly string[]; revision?: string; cached?: boolean; sub?: string; issuer?: string; action?: string; type?: string; id?: string; route?: string }): void => {
     deps.decisionLog.write({
       time: new Date().toISOString(),
@@ -134,9 +161,9 @@ async function decide(deps: ExtAuthzDeps, req: ExtAuthzCheckRequest, caller: str
   };
 
   if (http === undefined || http === null) return early(403, RPC.PERMISSION_DENIED, GATEWAY_REASONS.NOT_HTTP);
-  const headers = http.headers ?? {};
+  const headers = headersOf(http);
   let headerBytes = 0;
-  for (const [k, v] of Object.entries(headers)) headerBytes += k.length + v.length;
+  for (const [k, v] of Object.entries(headers)) headerBytes += Buffer.byteLength(k) + Buffer.byteLength(v);
   if (headerBytes > opts.maxHeaderBytes) return early(431, RPC.INVALID_ARGUMENT, GATEWAY_REASONS.HEADERS_TOO_LARGE);
 
   const normalised = normalisePath(http.path ?? '');
@@ -192,6 +219,25 @@ async function decide(deps: ExtAuthzDeps, req: ExtAuthzCheckRequest, caller: str
   return denied(deps, 403, RPC.PERMISSION_DENIED, decision.reason, requestId);
 }
 
+/**
+ * The request headers: `headers`, or — when Envoy is configured with
+ * `encode_raw_headers: true` — `header_map`, with names lower-cased and
+ * repeated headers joined with `,` as the map form does.
+ */
+function headersOf(http: HttpRequestMsg): Record<string, string> {
+  const raw = http.header_map?.headers;
+  if ((http.headers === undefined || Object.keys(http.headers).length === 0) && raw !== undefined && raw.length > 0) {
+    const out = new Map<string, string>();
+    for (const h of raw) {
+      const key = (h.key ?? '').toLowerCase();
+      const value = h.raw_value !== undefined && h.raw_value.length > 0 ? Buffer.from(h.raw_value).toString('utf8') : (h.value ?? '');
+      out.set(key, out.has(key) ? `${out.get(key)},${value}` : value);
+    }
+    return Object.fromEntries(out);
+  }
+  return http.headers ?? {};
+}
+
 /** The token of an `Authorization: Bearer ...` header (names are case-insensitive), or undefined. */
 export function bearerToken(headers: Readonly<Record<string, string>>): string | undefined {
   let value: string | undefined;
@@ -207,7 +253,7 @@ export function bearerToken(headers: Readonly<Record<string, string>>): string |
 }
 
 function contextOf(
-  http: NonNullable<NonNullable<NonNullable<ExtAuthzCheckRequest['attributes']>['request']>['http']>,
+  http: HttpRequestMsg,
   path: string,
   query: string,
   route: string,
@@ -216,7 +262,7 @@ function contextOf(
   contextHeaders: readonly string[],
 ): Attributes {
   const selected: Record<string, string> = {};
-  const lower = new Map(Object.entries(http.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  const lower = new Map(Object.entries(headersOf(http)).map(([k, v]) => [k.toLowerCase(), v]));
   for (const name of contextHeaders) {
     const v = lower.get(name);
     if (v !== undefined) Object.defineProperty(selected, name, { value: v.slice(0, REQUEST_LIMITS.maxStringLength), enumerable: true, writable: true, configurable: true });
@@ -238,8 +284,10 @@ function contextOf(
 }
 
 function header(key: string, value: string): HeaderOption {
-  // Overwrite: a client must not be able to send these headers itself.
-  return { header: { key, value }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
+  // Overwrite: a client must not be able to send these headers itself. Values come from
+  // token claims: anything outside printable ASCII is percent-encoded, so a `sub` holding
+  // CR/LF can never inject a header (RFC 9110 §5.5).
+  return { header: { key, value: value.replace(/[^\x20-\x7e]/gu, (c) => encodeURIComponent(c)) }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' };
 }
 
 function allowed(deps: ExtAuthzDeps, decision: EngineDecision | undefined, route: string | undefined): object {

@@ -11,7 +11,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { TlsOptions } from '../config/server.js';
-import { loadAuthorizerProto, loadExtAuthzProto, PROTO_LOADER_OPTIONS } from './proto.js';
+import { loadAuthorizerProto, loadExtAuthzProto, protoDir, PROTO_LOADER_OPTIONS } from './proto.js';
 
 /** The name health checks use for the Authorizer service. */
 export const AUTHORIZER_SERVICE = 'arbiter.v1.Authorizer';
@@ -88,7 +88,9 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     const ext = loadExtAuthzProto();
     server.addService(ext.authorization, options.extAuthz);
     services.push(EXT_AUTHZ_SERVICE);
-    reflected = { ...definition, ...ext.definition };
+    // One load of both APIs, so reflection sees one consistent set of file descriptors
+    // (separate loads each carry their own partial google.protobuf file).
+    reflected = protoLoader.loadSync(['arbiter/v1/authorizer.proto', 'envoy/service/auth/v3/external_auth.proto'], { ...PROTO_LOADER_OPTIONS, includeDirs: [protoDir()] });
   }
   const health = new HealthImplementation(Object.fromEntries(['', ...services].map((s) => [s, 'NOT_SERVING' as const])));
   health.addToServer(server);

@@ -96,7 +96,7 @@ describe('arbiter validate', () => {
   it('accepts the shipped policies', async () => {
     const r = await cli(['validate', POLICIES]);
     expect(r.code).toBe(0);
-    expect(r.out).toMatch(/policies: ok \(3 files, \d+ rules, revision [0-9a-f]{16}\)/);
+    expect(r.out).toMatch(/policies: ok \(4 files, \d+ rules, revision [0-9a-f]{16}\)/);
   });
 
   it('reports every error with file:line:col, a frame and exit 1 (real binary)', async () => {

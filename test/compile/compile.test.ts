@@ -65,6 +65,9 @@ const ERROR_CASES = loadErrorCases();
 /** Every code the compiler reports must be exercised by at least one golden case. */
 const REQUIRED_CODES = [
   'PARSE_SYNTAX',
+  'COMPILE_BAD_ROUTE',
+  'COMPILE_AMBIGUOUS_ROUTE',
+  'COMPILE_UNKNOWN_CAPTURE',
   'COMPILE_UNKNOWN_ROLE',
   'COMPILE_UNDECLARED_ACTION',
   'COMPILE_DUPLICATE_RULE',
@@ -201,7 +204,7 @@ describe('compilePolicySet: the example policies', () => {
       .filter((f) => f.endsWith('.policy'))
       .map((f) => ({ path: f, text: readFileSync(join(POLICIES_DIR, f), 'utf8') }));
     const { tree } = compilePolicySet(sources);
-    expect([...tree.resources.keys()].sort()).toEqual(['document', 'folder', 'order', 'report']);
+    expect([...tree.resources.keys()].sort()).toEqual(['admin_console', 'document', 'folder', 'order', 'report']);
     expect(tree.rules.map((r) => r.id)).toContain('document.dept_editors');
     expect(tree.revision).toBe(policyRevision(sources));
   });

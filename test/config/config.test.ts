@@ -629,7 +629,7 @@ describe('parseConfig: bad configs', () => {
     }
   });
 
-  // Bug: ConfigDocument.root() (src/config/reader.ts) reports a refused alias as
+  // Regression test, fixed (was): ConfigDocument.root() (src/config/reader.ts) reports a refused alias as
   // `arbiter.yaml: Alias resolution is disabled`, without the line and column
   // every other config error (and ConfigError's contract) has.
   it('points an alias refusal at the line of the alias', () => {
@@ -691,7 +691,7 @@ describe('secrets never appear in config errors', () => {
 });
 
 describe('issuer names', () => {
-  // Bug: readIssuer (src/config/jwt.ts) defaults `name` to the issuer and then
+  // Regression test, fixed (was): readIssuer (src/config/jwt.ts) defaults `name` to the issuer and then
   // checks it as a metrics label of at most 64 characters. An Azure AD v2
   // issuer (`https://login.microsoftonline.com/<tenant-guid>/v2.0`, 75
   // characters) without `name` is refused with an error about `name`, a key

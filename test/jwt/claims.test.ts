@@ -231,7 +231,7 @@ describe('mapClaims: `__proto__` and other inherited names', () => {
     expect(readPath({ sub: 'a' }, ['hasOwnProperty'])).toBeUndefined();
   });
 
-  // Bug: readClaimMapping (src/config/jwt.ts) lets `__proto__` through as an
+  // Regression test, fixed (was): readClaimMapping (src/config/jwt.ts) lets `__proto__` through as an
   // attribute name (the name check is /^[A-Za-z_][A-Za-z0-9_]*$/), and
   // mapClaims (src/jwt/claims.ts, `subject[name] = value`) then assigns to
   // `subject.__proto__`, replacing the subject's prototype with a

@@ -232,7 +232,7 @@ describe('rotation', () => {
     expect(await refreshes(h.metrics, { outcome: 'failed' })).toBe(0);
   });
 
-  // BUG (src/jwt/keys.ts, RemoteJwksSource.getKey/#refresh): the cooldown starts when a
+  // Regression test, fixed (was: src/jwt/keys.ts, RemoteJwksSource.getKey/#refresh): the cooldown starts when a
   // refetch *starts* (#lastAttempt is set in #refresh), and getKey checks the cooldown
   // before joining the in-flight fetch. So while the refetch triggered by the first
   // token with a new kid is in flight, every other token with that same kid is denied
@@ -411,7 +411,7 @@ describe('provider down from the start', () => {
     expectNoTokenLogged(h);
   });
 
-  // BUG (same root cause as the rotation one above, src/jwt/keys.ts RemoteJwksSource.getKey,
+  // Regression test, fixed (was: same root cause as the rotation one above, src/jwt/keys.ts RemoteJwksSource.getKey,
   // the `holder.count === 0` branch): when the provider comes back, only the first token
   // after the cooldown waits for the retry; tokens arriving while that retry is in flight
   // are denied TOKEN_KEYS_UNAVAILABLE although the retry is about to load the keys.

@@ -78,6 +78,11 @@ const cases: Case[] = [
   { name: 'a large team does not', subject: { sub: 'u1' }, action: 'read', type: 'report', attrs: { readers: ['u1', 'u2', 'u3', 'u4'] }, want: 'DENY' },
   { name: 'finance publishes quarterly reports', subject: { sub: 'f', department: 'finance' }, action: 'publish', type: 'report', attrs: { name: 'Q3 sales-report' }, want: 'ALLOW', rule: 'report.quarterly' },
   { name: 'embargoed reports stay unpublished', subject: { sub: 'f', department: 'finance' }, action: 'publish', type: 'report', attrs: { name: 'Q3 sales-report', labels: ['embargoed'] }, want: 'DENY', rule: 'report.no_embargo' },
+  // the admin console (gateway routes)
+  { name: 'an admin manages the console after a strong login', subject: { sub: 'ann', roles: ['admin'], claims: { amr: ['pwd', 'mfa'] } }, action: 'manage', type: 'admin_console', want: 'ALLOW', rule: 'admin_console.console_admins' },
+  { name: 'an admin without mfa cannot manage it', subject: { sub: 'ann', roles: ['admin'], claims: { amr: ['pwd'] } }, action: 'manage', type: 'admin_console', want: 'DENY', rule: 'admin_console.console_mfa' },
+  { name: 'an auditor views the console', subject: { sub: 'aud', roles: ['auditor'] }, action: 'view', type: 'admin_console', want: 'ALLOW', rule: 'admin_console.console_auditors' },
+  { name: 'an editor does not', subject: alice, action: 'view', type: 'admin_console', want: 'DENY' },
   { name: 'unknown resource type', subject: { sub: 'ann', roles: ['admin'] }, action: 'read', type: 'spaceship', want: 'DENY' },
 ];
 

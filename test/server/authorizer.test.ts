@@ -617,7 +617,7 @@ describe('Authorizer over gRPC', () => {
       });
     }
 
-    // BUG (src/server/grpc.ts, `new ReflectionService(definition)`): the
+    // Regression test, fixed (was: src/server/grpc.ts, `new ReflectionService(definition)`): the
     // reflection service is built from the Authorizer's package definition
     // only, so list_services answers ['arbiter.v1.Authorizer'] although the
     // server also serves grpc.health.v1.Health and the reflection services
@@ -968,7 +968,7 @@ describe('the decision cache on a clock the test moves', () => {
     expect(await check(client, refund(token, 'o-clock-2', ctx))).toMatchObject({ decision: 'ALLOW', cached: true });
   });
 
-  // BUG (src/engine/engine.ts:227): a decision counts as clock-bound only when
+  // Regression test, fixed (was: src/engine/engine.ts:227): a decision counts as clock-bound only when
   // `context.time === undefined`, but the evaluator reads a null attribute as
   // absent (src/compile/expr.ts:142 `step` maps null to undefined, and
   // expr.ts:421 falls back to the clock). `context: {time: null}` therefore

@@ -86,7 +86,7 @@ function waitForOutput(p: Proc, stream: 'stdout' | 'stderr', pattern: RegExp, ti
 
 /** The gRPC target and ops URL printed in the ready banner. */
 async function ready(p: Proc): Promise<{ target: string; ops: string | undefined; workers: number }> {
-  const m = await waitForOutput(p, 'stdout', /serving arbiter\.v1\.Authorizer on (127\.0\.0\.1:\d+) \(plaintext\), (\d+) workers?\n(?:arbiter: metrics, \/healthz and \/readyz on (http:\/\/127\.0\.0\.1:\d+)\n)?/);
+  const m = await waitForOutput(p, 'stdout', /serving arbiter\.v1\.Authorizer(?: and envoy\.service\.auth\.v3\.Authorization \(ext_authz\))? on (127\.0\.0\.1:\d+) \(plaintext\), (\d+) workers?\n(?:arbiter: metrics, \/healthz and \/readyz on (http:\/\/127\.0\.0\.1:\d+)\n)?/);
   return { target: m[1]!, workers: Number(m[2]), ops: m[3] };
 }
 
@@ -373,7 +373,7 @@ describe('arbiter serve', () => {
     expect(await listening(metricsPort)).toBe(false);
   });
 
-  // BUG (src/config/reader.ts, ConfigDocument.locate): the location of an error about a key is that of
+  // Regression test, fixed (was: src/config/reader.ts, ConfigDocument.locate): the location of an error about a key is that of
   // the key's value node (`doc.getIn(path, true)`), not of the key. README documents
   // `arbiter.yaml:14:7: \`jwt.issuers[0].audience\` is not a known key` (the key's column).
   it('puts the unknown key error at the key’s column (not its value’s)', async () => {
@@ -386,7 +386,7 @@ describe('arbiter serve', () => {
     expect(p.stderr).toContain(`${config}:4:3: \`server.max_batch_itemz\` is not a known key`);
   });
 
-  // BUG (same place): when the unknown key's value is a block mapping, the error names the line of the
+  // Regression test, fixed (was: same place): when the unknown key's value is a block mapping, the error names the line of the
   // mapping's first entry, the line after the key.
   it('puts the unknown key error on the key’s line when its value is a block mapping', async () => {
     const dir = tempDir();

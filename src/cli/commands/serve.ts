@@ -239,7 +239,7 @@ function readyBanner(serve: ServeOptions, port: number, opsPort: number | undefi
   const target = `${host === '0.0.0.0' || host === '[::]' ? '127.0.0.1' : host}:${port}`;
   const tlsFlag = serve.tls === undefined ? ' --plaintext' : '';
   return [
-    `arbiter: serving arbiter.v1.Authorizer on ${target}${serve.tls === undefined ? ' (plaintext)' : serve.tls.clientCaFile === undefined ? ' (TLS)' : ' (mTLS)'}, ${workers} worker${workers === 1 ? '' : 's'}`,
+    `arbiter: serving arbiter.v1.Authorizer${serve.extAuthz.enabled ? ' and envoy.service.auth.v3.Authorization (ext_authz)' : ''} on ${target}${serve.tls === undefined ? ' (plaintext)' : serve.tls.clientCaFile === undefined ? ' (TLS)' : ' (mTLS)'}, ${workers} worker${workers === 1 ? '' : 's'}`,
     ...(opsPort === undefined ? [] : [`arbiter: metrics, /healthz and /readyz on http://${serve.metricsAddress?.slice(0, serve.metricsAddress.lastIndexOf(':'))}:${opsPort}`]),
     'try it (dev token, dev config only):',
     `  node bin/arbiter.js call --address ${target}${tlsFlag} --token "$(node bin/arbiter.js token --dev --sub alice --roles editor --claim department=engineering)" \\`,
