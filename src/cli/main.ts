@@ -4,7 +4,9 @@
  */
 import { runCheck } from './commands/check.js';
 import { runCall } from './commands/call.js';
+import { runLint } from './commands/lint.js';
 import { runServe } from './commands/serve.js';
+import { runTest } from './commands/test.js';
 import { runToken } from './commands/token.js';
 import { runValidate } from './commands/validate.js';
 import { EXIT, type CliIO } from './io.js';
@@ -16,6 +18,8 @@ const USAGE = `usage: arbiter <command> [options]
 commands:
   check     decide one request against a policy directory (JSON in, JSON out)
   validate  compile policy directories and report every error
+  test      run the policy test suites (*.test.yaml), with rule coverage
+  lint      warn about rules that never apply, are overridden or redundant
   serve     run the gRPC decision server
   call      make one Check against a running server
   token     mint a signed token for development (dev keys in dev/)
@@ -35,6 +39,10 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       return runCheck(rest, io);
     case 'validate':
       return runValidate(rest, io);
+    case 'test':
+      return runTest(rest, io);
+    case 'lint':
+      return runLint(rest, io);
     case 'serve':
       return runServe(rest, io);
     case 'call':

@@ -83,7 +83,27 @@ export function createKeySource(issuer: IssuerOptions, runtime: KeySourceRuntime
     case 'jwks_url':
     case 'discovery':
       return new RemoteJwksSource(issuer, runtime);
+    case 'jwks':
+      return new InlineJwksSource(issuer.keys.jwks);
   }
+}
+
+class InlineJwksSource implements KeySource {
+  readonly #holder = new JwksHolder();
+  readonly #jwks: unknown;
+  constructor(jwks: unknown) {
+    this.#jwks = jwks;
+  }
+  async start(): Promise<void> {
+    this.#holder.accept(this.#jwks);
+  }
+  getKey(header: JWTHeaderParameters): Promise<VerificationKey> {
+    return this.#holder.getKey(header);
+  }
+  get keyCount(): number {
+    return this.#holder.count;
+  }
+  close(): void {}
 }
 
 class SecretSource implements KeySource {

@@ -25,6 +25,8 @@ export type KeySourceOptions =
   | { readonly kind: 'jwks_file'; readonly path: string }
   | { readonly kind: 'jwks_url'; readonly url: string }
   | { readonly kind: 'discovery'; readonly url: string }
+  /** A key set given in memory (the test runner's ephemeral keys); never read from config. */
+  | { readonly kind: 'jwks'; readonly jwks: unknown }
   /** The secret's bytes, already read from a file or an environment variable. */
   | { readonly kind: 'secret'; readonly secret: Uint8Array; readonly origin: string };
 
