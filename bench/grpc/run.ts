@@ -174,7 +174,8 @@ function jsonPort(out: string): number | undefined {
 
 /** The port in `arbiter serve`'s ready banner. */
 function bannerPort(out: string): number | undefined {
-  const m = /serving arbiter\.v1\.Authorizer on [^\s]+:(\d+)/.exec(out);
+  // "arbiter: serving arbiter.v1.Authorizer[ and …] on HOST:PORT (plaintext), N workers"
+  const m = /serving arbiter\.v1\.Authorizer\b[^\n]*? on (?:\[[^\]]+\]|[^\s:]+):(\d+)\b/.exec(out);
   return m === null ? undefined : Number(m[1]);
 }
 
@@ -358,6 +359,9 @@ async function main(): Promise<void> {
         await stopServer(cli);
       }
     }
+  } catch (e) {
+    // Report what was measured before the failure, then fail.
+    problems.push(`run aborted: ${e instanceof Error ? e.message : String(e)}`);
   } finally {
     for (const s of servers) await stopServer(s);
     rmSync(tmp, { recursive: true, force: true });

@@ -12,9 +12,9 @@ export interface CliIO {
 /** Exit codes, in one place: only the CLI knows them. */
 export const EXIT = {
   OK: 0,
-  /** `validate`: the policy set has errors; `check`: the policy set could not be loaded. */
+  /** `validate`: the policy set has errors; `check`: the policy set could not be loaded; `fmt --check`: a file is not formatted. */
   POLICY_ERROR: 1,
-  /** Bad usage or a malformed request. */
+  /** Bad usage or a malformed request; `fmt`: a file that cannot be read, written or parsed. */
   USAGE: 2,
   /** The config file is missing or wrong, or a key or revocation file it names cannot be loaded. */
   CONFIG_ERROR: 3,

@@ -4,6 +4,7 @@
  */
 import { runCheck } from './commands/check.js';
 import { runCall } from './commands/call.js';
+import { runFmt } from './commands/fmt.js';
 import { runLint } from './commands/lint.js';
 import { runServe } from './commands/serve.js';
 import { runTest } from './commands/test.js';
@@ -18,6 +19,7 @@ const USAGE = `usage: arbiter <command> [options]
 commands:
   check     decide one request against a policy directory (JSON in, JSON out)
   validate  compile policy directories and report every error
+  fmt       rewrite policy files in the canonical layout (--check: list, write nothing)
   test      run the policy test suites (*.test.yaml), with rule coverage
   lint      warn about rules that never apply, are overridden or redundant
   serve     run the gRPC decision server
@@ -39,6 +41,8 @@ export async function main(argv: readonly string[], io: CliIO): Promise<number> 
       return runCheck(rest, io);
     case 'validate':
       return runValidate(rest, io);
+    case 'fmt':
+      return runFmt(rest, io);
     case 'test':
       return runTest(rest, io);
     case 'lint':

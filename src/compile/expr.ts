@@ -3,6 +3,13 @@
  * types, method arity and arguments) and turned into a closure over the
  * evaluation context, once, at compile time. No policy text ever becomes
  * code: there is no eval and no `new Function` anywhere in Arbiter.
+ *
+ * With a schema (schema.ts), attribute paths are checked too: an attribute
+ * the schema does not declare is an error, and a path read carries its
+ * declared type (`declared`), which every check below consults. The declared
+ * type is used for checking only: the closures are built from exactly what
+ * they are built from without a schema, so a schema never changes what a
+ * policy means.
  */
 import type { Diagnostic, SourceLocation } from '../errors.js';
 import { ATTRIBUTE_ROOTS, type CallExpr, type CompareExpr, type Expr, type PathExpr } from '../lang/ast.js';
@@ -22,11 +29,15 @@ import {
   type Scalar,
 } from './ops.js';
 import { derivedRoleHolds, subjectRoles } from './roles.js';
+import { formatSchemaType, type EnumType, type Schema, type SchemaType } from './schema.js';
 import { didYouMean } from './suggest.js';
 import type { Condition, EvalContext, ValueReader } from './tree.js';
 
 /** What the compiler knows of a value's type before any request arrives. */
 export type StaticType = 'string' | 'number' | 'bool' | 'list' | 'timestamp' | 'time' | 'dynamic';
+
+/** A value's type as the checks see it: its static type, else the one the schema declares (an object is a `record`). */
+type CheckedType = StaticType | 'record';
 
 interface CompiledValue {
   readonly type: StaticType;
@@ -39,6 +50,8 @@ interface CompiledValue {
   readonly condition?: Condition;
   /** Set when the value is a literal list of scalars of one type. */
   readonly set?: { readonly values: ReadonlySet<Scalar>; readonly type: 'string' | 'number' | 'boolean' };
+  /** For an attribute path, with a schema: the type the schema declares for it (for checks only, never for reading). */
+  readonly declared?: SchemaType;
 }
 
 /** A test a rule-index node can switch on. */
@@ -65,6 +78,11 @@ export interface ExprScope {
   readonly onRole?: (role: string, loc: SourceLocation) => void;
   /** Called when a condition reads the decision clock (`context.time` without a caller-given time). */
   readonly onClock?: () => void;
+  /**
+   * The policy set's schema. With one, attribute paths are checked against it
+   * and get their declared types; without one, every attribute is `dynamic`.
+   */
+  readonly schema?: Schema;
   report(d: Diagnostic): void;
 }
 
@@ -72,7 +90,7 @@ const FUNCTIONS = ['exists', 'timestamp', 'time'] as const;
 const METHODS = ['role', 'startsWith', 'endsWith', 'matches', 'inCidr', 'size', 'containsAny', 'containsAll', 'timeOfDay', 'dayOfWeek'] as const;
 const MAX_LITERAL_LENGTH = 4096;
 
-const typeWord: Record<StaticType, string> = {
+const typeWord: Record<CheckedType, string> = {
   string: 'a string',
   number: 'a number',
   bool: 'a boolean',
@@ -80,7 +98,53 @@ const typeWord: Record<StaticType, string> = {
   timestamp: 'a timestamp',
   time: 'a time of day',
   dynamic: 'an attribute',
+  record: 'a record',
 };
+
+/** The type the checks use: the static type, else the declared one, else `dynamic`. */
+function checkedType(v: CompiledValue): CheckedType {
+  if (v.type !== 'dynamic' || v.declared === undefined) return v.type;
+  return checkedOf(v.declared);
+}
+
+function checkedOf(t: SchemaType): CheckedType {
+  switch (t.kind) {
+    case 'string':
+    case 'enum':
+    case 'ip':
+      return 'string';
+    case 'number':
+      return 'number';
+    case 'bool':
+      return 'bool';
+    case 'timestamp':
+      return 'timestamp';
+    case 'set':
+      return 'list';
+    case 'record':
+    case 'object':
+      return 'record';
+  }
+}
+
+/** A declared type in words: `a string`, `a set of numbers`, `an IP address`. */
+function declaredWord(t: SchemaType): string {
+  return t.kind === 'set' ? `a set of ${t.of}s` : t.kind === 'ip' ? 'an IP address' : typeWord[checkedOf(t)];
+}
+
+/** `a string`, or for a declared attribute `` `resource.owner` (a string) ``. */
+function describe(v: CompiledValue): string {
+  if (v.declared === undefined || v.path === undefined) return typeWord[checkedType(v)];
+  return `\`${v.path}\` (${declaredWord(v.declared)})`;
+}
+
+function enumOf(v: CompiledValue): EnumType | undefined {
+  return v.declared?.kind === 'enum' ? v.declared : undefined;
+}
+
+function listValues(values: readonly string[]): string {
+  return values.map((x) => `\`${x}\``).join(', ');
+}
 
 /** Thrown inside this module to abandon a subtree after reporting; never escapes. */
 class Abandon {}
@@ -200,14 +264,12 @@ class ExprCompiler {
       case 'cmp':
         return this.compare(expr);
       case 'in': {
-        const left = this.value(expr.left);
-        const right = this.value(expr.right);
-        return { condition: this.membership(left, right, expr.left.loc, expr.right.loc, 'in') };
+        const [left, right] = this.both(() => this.value(expr.left), () => this.value(expr.right));
+        return { condition: this.membership(left, right, expr.left.loc, expr.right, 'in') };
       }
       case 'has': {
-        const list = this.value(expr.left);
-        const item = this.value(expr.right);
-        return { condition: this.membership(item, list, expr.right.loc, expr.left.loc, expr.word) };
+        const [list, item] = this.both(() => this.value(expr.left), () => this.value(expr.right));
+        return { condition: this.membership(item, list, expr.right.loc, expr.left, expr.word) };
       }
       case 'call':
         if (expr.target !== null && expr.name.name === 'role') return this.roleTest(expr);
@@ -226,33 +288,74 @@ class ExprCompiler {
       const t = v.literal === true;
       return () => t;
     }
-    if (v.type === 'dynamic' || v.type === 'bool') {
+    const t = checkedType(v);
+    if (t === 'dynamic' || t === 'bool') {
       const read = v.read;
       return (ctx) => read(ctx) === true;
     }
-    return this.fail('COMPILE_NOT_A_CONDITION', `expected a condition but found ${typeWord[v.type]}`, loc, 'compare it with `==`, `in` or a method such as `startsWith`');
+    return this.fail('COMPILE_NOT_A_CONDITION', `expected a condition but found ${describe(v)}`, loc, 'compare it with `==`, `in` or a method such as `startsWith`');
+  }
+
+  /** Compiles two operands, reporting the errors of both before giving up. */
+  private both<A, B>(first: () => A, second: () => B): [A, B] {
+    let a: A | undefined;
+    let b: B | undefined;
+    let failed = false;
+    try {
+      a = first();
+    } catch (e) {
+      if (!(e instanceof Abandon)) throw e;
+      failed = true;
+    }
+    try {
+      b = second();
+    } catch (e) {
+      if (!(e instanceof Abandon)) throw e;
+      failed = true;
+    }
+    if (failed) throw new Abandon();
+    return [a as A, b as B];
+  }
+
+  /** Reports without abandoning (when several errors are found at one node). */
+  private note(code: string, message: string, location: SourceLocation, help?: string): void {
+    this.scope.report(help === undefined ? { code, message, location } : { code, message, location, help });
   }
 
   private compare(expr: CompareExpr): CompiledCondition {
-    const left = this.value(expr.left);
-    const right = this.value(expr.right);
+    const [left, right] = this.both(() => this.value(expr.left), () => this.value(expr.right));
     const { op } = expr;
+    const lt = checkedType(left);
+    const rt = checkedType(right);
     for (const side of [left, right]) {
-      if (side.type === 'list') {
+      const t = checkedType(side);
+      if (t === 'list') {
         this.fail('COMPILE_BAD_OPERAND', `\`${op}\` cannot compare lists`, side === left ? expr.left.loc : expr.right.loc, 'use `in`, `has`, `containsAny` or `containsAll`');
       }
+      if (t === 'record') {
+        this.fail('COMPILE_BAD_OPERAND', `\`${op}\` cannot compare records`, side === left ? expr.left.loc : expr.right.loc, 'compare one of its attributes');
+      }
     }
-    if (left.type !== 'dynamic' && right.type !== 'dynamic' && left.type !== right.type) {
-      this.fail('COMPILE_TYPE_MISMATCH', `cannot compare ${typeWord[left.type]} with ${typeWord[right.type]}`, expr.loc, 'both sides of a comparison must have the same type');
+    if (lt !== 'dynamic' && rt !== 'dynamic' && lt !== rt) {
+      const timestampText = (lt === 'timestamp' && right.literal !== undefined && rt === 'string') || (rt === 'timestamp' && left.literal !== undefined && lt === 'string');
+      this.fail(
+        'COMPILE_TYPE_MISMATCH',
+        `cannot compare ${describe(left)} with ${describe(right)}`,
+        expr.loc,
+        timestampText ? 'write the literal as a timestamp: `timestamp("2026-01-01T00:00:00Z")`' : 'both sides of a comparison must have the same type',
+      );
     }
+    // `typed` is what the closure is built from (static types only); `checked` adds the schema's.
     const typed = left.type !== 'dynamic' ? left.type : right.type;
+    const checked = lt !== 'dynamic' ? lt : rt;
     if (typed === 'time' && (left.type === 'dynamic' || right.type === 'dynamic')) {
       this.fail('COMPILE_TYPE_MISMATCH', 'a time of day can only be compared with another time of day', expr.loc, 'use `context.time.timeOfDay() >= time("09:00")`');
     }
     const ordering = op !== '==' && op !== '!=';
-    if (ordering && (typed === 'string' || typed === 'bool')) {
-      this.fail('COMPILE_BAD_OPERAND', `\`${op}\` orders numbers, timestamps and times of day, not ${typed === 'string' ? 'strings' : 'booleans'}`, expr.loc);
+    if (ordering && (checked === 'string' || checked === 'bool')) {
+      this.fail('COMPILE_BAD_OPERAND', `\`${op}\` orders numbers, timestamps and times of day, not ${checked === 'string' ? 'strings' : 'booleans'}`, expr.loc);
     }
+    if (!ordering) this.checkEnumEquality(left, right, expr);
     // Timestamps: coerce the attribute side (an RFC 3339 string or epoch seconds) to milliseconds.
     let readL = left.read;
     let readR = right.read;
@@ -289,21 +392,69 @@ class ExprCompiler {
     return { condition: (ctx) => order(o, readL(ctx), readR(ctx)) };
   }
 
-  private membership(item: CompiledValue, list: CompiledValue, itemLoc: SourceLocation, listLoc: SourceLocation, word: string): Condition {
-    if (list.type !== 'list' && list.type !== 'dynamic') {
-      this.fail('COMPILE_BAD_OPERAND', `\`${word}\` needs a list but found ${typeWord[list.type]}`, listLoc);
+  /**
+   * Enum checks for `==` and `!=`: an enum attribute compared with a literal
+   * outside its values, or with an enum attribute it shares no value with, can
+   * never be equal (so `==` never holds, and `!=` always does).
+   */
+  private checkEnumEquality(left: CompiledValue, right: CompiledValue, expr: CompareExpr): void {
+    const le = enumOf(left);
+    const re = enumOf(right);
+    let failed = false;
+    if (le !== undefined && typeof right.literal === 'string') failed = this.checkEnumLiteral(left, le, right.literal, expr.right.loc) || failed;
+    if (re !== undefined && typeof left.literal === 'string') failed = this.checkEnumLiteral(right, re, left.literal, expr.left.loc) || failed;
+    if (le !== undefined && re !== undefined && !le.values.some((v) => re.values.includes(v))) {
+      this.note(
+        'COMPILE_NEVER_TRUE',
+        `\`${left.path ?? 'left'}\` and \`${right.path ?? 'right'}\` can never be equal: their values have nothing in common`,
+        expr.loc,
+        `\`${left.path ?? 'left'}\` is one of ${listValues(le.values)}; \`${right.path ?? 'right'}\` is one of ${listValues(re.values)}`,
+      );
+      failed = true;
     }
-    if (item.type === 'list') {
+    if (failed) throw new Abandon();
+  }
+
+  /** Reports a literal outside an enum attribute's values; true when it did. */
+  private checkEnumLiteral(attr: CompiledValue, type: EnumType, literal: string, loc: SourceLocation): boolean {
+    if (type.values.includes(literal)) return false;
+    const near = didYouMean(literal, type.values);
+    const name = attr.path ?? 'the attribute';
+    const values = `\`${name}\` is one of ${listValues(type.values)}`;
+    this.note('COMPILE_NEVER_TRUE', `\`${name}\` can never be ${JSON.stringify(literal)}`, loc, near === undefined ? values : `${near} (${values})`);
+    return true;
+  }
+
+  private membership(item: CompiledValue, list: CompiledValue, itemLoc: SourceLocation, listExpr: Expr, word: string): Condition {
+    const listLoc = listExpr.loc;
+    const lt = checkedType(list);
+    const it = checkedType(item);
+    if (lt !== 'list' && lt !== 'dynamic') {
+      this.fail('COMPILE_BAD_OPERAND', `\`${word}\` needs a list but found ${describe(list)}`, listLoc);
+    }
+    if (it === 'list') {
       this.fail('COMPILE_BAD_OPERAND', `\`${word}\` tests one value, not a list`, itemLoc, 'use `containsAny` or `containsAll`');
     }
-    if (item.type === 'time' || item.type === 'timestamp') {
-      this.fail('COMPILE_BAD_OPERAND', `\`${word}\` cannot test ${typeWord[item.type]}`, itemLoc);
+    if (it === 'time' || it === 'timestamp' || it === 'record') {
+      this.fail('COMPILE_BAD_OPERAND', `\`${word}\` cannot test ${describe(item)}`, itemLoc);
+    }
+    const declaredSet = list.declared?.kind === 'set' ? list.declared : undefined;
+    if (declaredSet !== undefined && it !== 'dynamic' && it !== declaredSet.of) {
+      this.fail('COMPILE_TYPE_MISMATCH', `cannot look for ${describe(item)} in ${describe(list)}`, itemLoc);
     }
     if (list.set !== undefined) {
       const { values, type } = list.set;
-      const itemType = item.type === 'bool' ? 'boolean' : item.type;
-      if (item.type !== 'dynamic' && values.size > 0 && itemType !== type) {
-        this.fail('COMPILE_TYPE_MISMATCH', `cannot look for ${typeWord[item.type]} in a list of ${type}s`, itemLoc);
+      const itemType = it === 'bool' ? 'boolean' : it;
+      if (it !== 'dynamic' && values.size > 0 && itemType !== type) {
+        this.fail('COMPILE_TYPE_MISMATCH', `cannot look for ${describe(item)} in a list of ${type}s`, itemLoc);
+      }
+      const en = enumOf(item);
+      if (en !== undefined && listExpr.kind === 'list') {
+        let failed = false;
+        for (const i of listExpr.items) {
+          if (i.kind === 'lit' && typeof i.value === 'string') failed = this.checkEnumLiteral(item, en, i.value, i.loc) || failed;
+        }
+        if (failed) throw new Abandon();
       }
       const read = item.read;
       return (ctx) => memberOfSet(read(ctx), values);
@@ -374,7 +525,17 @@ class ExprCompiler {
   }
 
   private list(items: readonly Expr[], loc: SourceLocation): CompiledValue {
-    const values = items.map((i) => this.value(i));
+    const values: CompiledValue[] = [];
+    let failed = false;
+    for (const i of items) {
+      try {
+        values.push(this.value(i));
+      } catch (e) {
+        if (!(e instanceof Abandon)) throw e;
+        failed = true;
+      }
+    }
+    if (failed) throw new Abandon();
     const allLiteral = values.every((v) => v.literal !== undefined);
     if (allLiteral) {
       const types = new Set(values.map((v) => typeof v.literal));
@@ -385,7 +546,7 @@ class ExprCompiler {
       return { type: 'list', read: () => arr, set: { values: set, type } };
     }
     for (const [i, v] of values.entries()) {
-      if (v.type === 'list') this.fail('COMPILE_BAD_OPERAND', 'lists cannot be nested', items[i]?.loc ?? loc);
+      if (checkedType(v) === 'list') this.fail('COMPILE_BAD_OPERAND', 'lists cannot be nested', items[i]?.loc ?? loc);
     }
     const readers = values.map((v) => v.read);
     return { type: 'list', read: (ctx) => readers.map((r) => r(ctx)) };
@@ -398,29 +559,80 @@ class ExprCompiler {
       this.fail('COMPILE_UNKNOWN_ROOT', `unknown attribute root \`${root}\``, expr.root.loc, didYouMean(root, ATTRIBUTE_ROOTS) ?? 'attributes start with `subject`, `resource`, `action` or `context`');
     }
     const key = pathKey(root, segs);
+    // With a schema, the names the language defines are strings.
+    const str: { declared?: SchemaType } = this.scope.schema === undefined ? {} : { declared: { kind: 'string' } };
     if (root === 'action') {
       if (segs.length > 0) this.fail('COMPILE_NOT_A_VALUE', '`action` is the action name and has no attributes', expr.segments[0]?.loc ?? expr.loc, 'compare it directly: `action == "read"`');
-      return { type: 'dynamic', read: (ctx) => ctx.action, path: key };
+      return { type: 'dynamic', read: (ctx) => ctx.action, path: key, ...str };
     }
     if (segs.length === 0) {
       this.fail('COMPILE_NOT_A_VALUE', `\`${root}\` is not a value; read one of its attributes, such as \`${root === 'subject' ? 'subject.sub' : root === 'resource' ? 'resource.id' : 'context.time'}\``, expr.loc);
     }
     if (root === 'resource' && segs.length > 1 && (segs[0] === 'type' || segs[0] === 'id')) {
       // `resource.type` and `resource.id` are strings: nothing can be read through them.
+      if (this.scope.schema !== undefined) {
+        this.fail('COMPILE_UNKNOWN_ATTRIBUTE', `\`resource.${segs[0]}\` is a string and has no attribute \`${segs[1] ?? ''}\``, expr.segments[1]?.loc ?? expr.loc);
+      }
       return { type: 'dynamic', read: () => undefined, path: key };
     }
     if (root === 'resource' && segs.length === 1 && (segs[0] === 'type' || segs[0] === 'id')) {
       return segs[0] === 'type'
-        ? { type: 'dynamic', read: (ctx) => ctx.resourceType, path: key }
-        : { type: 'dynamic', read: (ctx) => (ctx.resourceId === '' ? undefined : ctx.resourceId), path: key };
+        ? { type: 'dynamic', read: (ctx) => ctx.resourceType, path: key, ...str }
+        : { type: 'dynamic', read: (ctx) => (ctx.resourceId === '' ? undefined : ctx.resourceId), path: key, ...str };
     }
+    const declared = this.declaredType(expr, root as 'subject' | 'resource' | 'context', segs);
+    const typed = declared === undefined ? {} : { declared };
     if (root === 'context' && segs.length === 1 && segs[0] === 'time') {
       // The request time: the caller's `context.time`, else the decision clock (epoch seconds).
       const read = readerFor('context', segs);
       this.scope.onClock?.();
-      return { type: 'dynamic', read: (ctx) => read(ctx) ?? ctx.now / 1000, path: key };
+      return { type: 'dynamic', read: (ctx) => read(ctx) ?? ctx.now / 1000, path: key, ...typed };
     }
-    return { type: 'dynamic', read: readerFor(root as 'subject' | 'resource' | 'context', segs), path: key };
+    return { type: 'dynamic', read: readerFor(root as 'subject' | 'resource' | 'context', segs), path: key, ...typed };
+  }
+
+  /**
+   * The type the schema declares for a path, or `undefined` when the path is
+   * not checked (no schema, a section the schema leaves out, or a member of a
+   * `record`). An attribute the schema does not declare is an error.
+   */
+  private declaredType(expr: PathExpr, root: 'subject' | 'resource' | 'context', segs: readonly string[]): SchemaType | undefined {
+    const schema = this.scope.schema;
+    if (schema === undefined) return undefined;
+    let t: SchemaType | undefined;
+    let from = 0;
+    if (root === 'context' && segs[0] === 'time') {
+      // The language defines `context.time`: the request time, whatever the schema says.
+      t = { kind: 'timestamp' };
+      from = 1;
+    } else {
+      t = root === 'subject' ? schema.subject : root === 'context' ? schema.context : schema.resources?.get(this.scope.resourceType)?.attributes;
+    }
+    if (t === undefined) return undefined;
+    const type = this.scope.resourceType;
+    for (let i = from; i < segs.length; i++) {
+      const seg = segs[i] as string;
+      const loc = expr.segments[i]?.loc ?? expr.loc;
+      if (t.kind === 'record') return undefined;
+      if (t.kind !== 'object') {
+        this.fail('COMPILE_UNKNOWN_ATTRIBUTE', `\`${pathKey(root, segs.slice(0, i))}\` is ${declaredWord(t)} and has no attribute \`${seg}\``, loc);
+      }
+      const attr: { readonly type: SchemaType } | undefined = t.attributes.get(seg);
+      if (attr === undefined) {
+        const full = pathKey(root, segs.slice(0, i + 1));
+        const near = didYouMean(seg, t.attributes.keys(), (s) => pathKey(root, [...segs.slice(0, i), s]));
+        const section = root === 'resource' ? `resources.${type}` : root;
+        const under = [section, ...segs.slice(0, i)].join('.');
+        let help = near ?? `declare it under \`${under}\` in ${schema.source}`;
+        if (near === undefined && root === 'resource' && i === 0) {
+          const others = [...(schema.resources ?? [])].filter(([name, r]) => name !== type && r.attributes.attributes.has(seg)).map(([name]) => `\`${name}\``);
+          if (others.length > 0) help = `\`${seg}\` is declared for resource type ${others.join(', ')}, not \`${type}\``;
+        }
+        this.fail('COMPILE_UNKNOWN_ATTRIBUTE', `unknown attribute \`${full}\`${root === 'resource' ? ` for resource type \`${type}\`` : ''}`, loc, help);
+      }
+      t = attr.type;
+    }
+    return t;
   }
 
   private call(expr: CallExpr): CompiledValue {
@@ -429,13 +641,31 @@ class ExprCompiler {
     if (!(METHODS as readonly string[]).includes(name)) {
       this.fail('COMPILE_UNKNOWN_METHOD', `unknown method \`${name}\``, expr.name.loc, didYouMean(name, METHODS) ?? `methods are ${METHODS.map((m) => `\`${m}\``).join(', ')}`);
     }
-    const target = this.value(expr.target);
+    let target: CompiledValue;
+    try {
+      target = this.value(expr.target);
+    } catch (e) {
+      // Report the arguments' errors too before giving up.
+      if (e instanceof Abandon) {
+        for (const a of expr.args) {
+          try {
+            this.value(a);
+          } catch (inner) {
+            if (!(inner instanceof Abandon)) throw inner;
+          }
+        }
+      }
+      throw e;
+    }
     const read = target.read;
+    const targetType = checkedType(target);
     const expectTarget = (...types: StaticType[]): void => {
-      if (target.type !== 'dynamic' && !types.includes(target.type)) {
-        this.fail('COMPILE_BAD_OPERAND', `\`${name}\` cannot be called on ${typeWord[target.type]}`, expr.name.loc);
+      if (targetType !== 'dynamic' && !(types as CheckedType[]).includes(targetType)) {
+        this.fail('COMPILE_BAD_OPERAND', `\`${name}\` cannot be called on ${describe(target)}`, expr.name.loc);
       }
     };
+    /** ", not `x` (a number)" for a declared argument of the wrong type. */
+    const notThis = (arg: CompiledValue): string => (arg.declared === undefined ? '' : `, not ${describe(arg)}`);
     const arity = (n: number, m = n): void => {
       if (expr.args.length < n || expr.args.length > m) {
         this.fail('COMPILE_BAD_ARGUMENTS', `\`${name}\` takes ${n === m ? n : `${n} to ${m}`} argument${m === 1 ? '' : 's'}, not ${expr.args.length}`, expr.loc);
@@ -447,7 +677,8 @@ class ExprCompiler {
         expectTarget('string');
         arity(1);
         const arg = this.value(expr.args[0] as Expr);
-        if (arg.type !== 'string' && arg.type !== 'dynamic') this.fail('COMPILE_BAD_ARGUMENTS', `\`${name}\` takes a string`, (expr.args[0] as Expr).loc);
+        const argType = checkedType(arg);
+        if (argType !== 'string' && argType !== 'dynamic') this.fail('COMPILE_BAD_ARGUMENTS', `\`${name}\` takes a string${notThis(arg)}`, (expr.args[0] as Expr).loc);
         const readArg = arg.read;
         const starts = name === 'startsWith';
         return this.boolValue((ctx) => {
@@ -467,6 +698,9 @@ class ExprCompiler {
       }
       case 'inCidr': {
         expectTarget('string');
+        if (target.declared !== undefined && target.declared.kind !== 'ip') {
+          this.fail('COMPILE_BAD_OPERAND', `\`inCidr\` needs an IP address, but \`${target.path ?? 'its target'}\` is declared \`${formatSchemaType(target.declared)}\``, expr.name.loc, 'declare the attribute `ip` in the schema');
+        }
         const text = this.stringLiteralArg(expr, 'a CIDR block such as "10.0.0.0/8"');
         const cidr = parseCidr(text);
         if (cidr === undefined) this.fail('COMPILE_BAD_LITERAL', `\`${text}\` is not a CIDR block`, expr.args[0]?.loc ?? expr.loc, 'write it as "10.0.0.0/8" or "2001:db8::/32"');
@@ -482,7 +716,14 @@ class ExprCompiler {
         expectTarget('list');
         arity(1);
         const arg = this.value(expr.args[0] as Expr);
-        if (arg.type !== 'list' && arg.type !== 'dynamic') this.fail('COMPILE_BAD_ARGUMENTS', `\`${name}\` takes a list`, (expr.args[0] as Expr).loc);
+        const argType = checkedType(arg);
+        if (argType !== 'list' && argType !== 'dynamic') this.fail('COMPILE_BAD_ARGUMENTS', `\`${name}\` takes a list${notThis(arg)}`, (expr.args[0] as Expr).loc);
+        // Element types, where both are known: a declared set and a literal list or another declared set.
+        const of = target.declared?.kind === 'set' ? target.declared.of : undefined;
+        const wanted = arg.set !== undefined && arg.set.values.size > 0 ? arg.set.type : arg.declared?.kind === 'set' ? arg.declared.of : undefined;
+        if (of !== undefined && wanted !== undefined && of !== wanted) {
+          this.fail('COMPILE_TYPE_MISMATCH', `cannot look for ${wanted}s in ${describe(target)}`, (expr.args[0] as Expr).loc);
+        }
         const readArg = arg.read;
         const any = name === 'containsAny';
         return this.boolValue((ctx) => {

@@ -6,6 +6,9 @@
  * first; after a stage with errors the compiler stops and throws one
  * {@link CompileError} holding all of them, sorted by position. A policy set
  * with any error is rejected whole.
+ *
+ * A policy set may come with a schema (`schema.yaml`, see schema.ts): then
+ * every condition is type-checked against it as it is compiled.
  */
 import { createHash } from 'node:crypto';
 import { CompileError, formatLocation, type Diagnostic, type SourceLocation } from '../errors.js';
@@ -16,6 +19,7 @@ import { compileCondition, conjoin, type ExprScope, type IndexKey } from './expr
 import { buildIndex, type IndexEntry } from './rule-index.js';
 import { addRoutes, emptyRouteNode } from './routes.js';
 import { buildRoleGraph } from './roles.js';
+import { checkSchemaResourceTypes, parseSchema, type Schema, type SchemaSource } from './schema.js';
 import { didYouMean } from './suggest.js';
 import type { ActionTree, CompiledRule, Condition, DecisionTree, DerivedRole, ResourceTree, RoleGraph, RouteNode } from './tree.js';
 
@@ -31,6 +35,12 @@ export interface PolicySource {
 export interface CompileOptions {
   /** A monotonic clock in milliseconds, to time each stage (omit to skip timing). */
   readonly clock?: () => number;
+  /**
+   * The policy set's schema file (`schema.yaml`), when it has one: every
+   * condition is then type-checked against it, and it is part of the
+   * revision. Without one, attributes are unchecked.
+   */
+  readonly schema?: SchemaSource;
 }
 
 /** How long each stage took, in milliseconds, in stage order. */
@@ -40,6 +50,8 @@ export type StageTimings = ReadonlyArray<{ readonly stage: string; readonly ms: 
 export interface CompiledPolicySet {
   readonly tree: DecisionTree;
   readonly timings: StageTimings;
+  /** The parsed schema, when the set has one (for request validation). */
+  readonly schema?: Schema;
 }
 
 interface ResourceInfo {
@@ -50,10 +62,13 @@ interface ResourceInfo {
 /** State passed from stage to stage. */
 interface State {
   readonly sources: readonly PolicySource[];
+  readonly schemaSource: SchemaSource | undefined;
   readonly diagnostics: Diagnostic[];
   /** Resource types with a condition that reads the decision clock. */
   readonly clockTypes: Set<string>;
   files: PolicyFile[];
+  /** Set by the parse stage when the set has a schema and it parses. */
+  schema: Schema | undefined;
   staticRoles: Set<string>;
   roleEdges: Map<string, Set<string>>;
   roleGraph: RoleGraph;
@@ -72,13 +87,20 @@ interface State {
 interface Stage {
   readonly name: string;
   run(state: State): void;
+  /**
+   * Let the next stage run even when this one found errors, so that they are
+   * reported together (the next stage must not depend on what failed here).
+   */
+  readonly continueOnError?: boolean;
 }
 
 /** The compiler's stages, in order. */
 export const STAGES: readonly Stage[] = [
   { name: 'parse', run: parseAll },
   { name: 'declarations', run: collectDeclarations },
-  { name: 'derived-roles', run: compileDerivedRoles },
+  // Rules need only the derived roles' names (collected with the declarations),
+  // so errors in derived roles and in rules are reported together.
+  { name: 'derived-roles', run: compileDerivedRoles, continueOnError: true },
   { name: 'rules', run: compileRules },
   { name: 'routes', run: compileRoutes },
   { name: 'index', run: buildTree },
@@ -90,14 +112,17 @@ export const STAGES: readonly Stage[] = [
  * @throws {CompileError} with every diagnostic found, when the set has any error
  * @example
  * const { tree } = compilePolicySet([{ path: 'doc.policy', text: 'resource doc { actions read  permit read }' }]);
+ * const typed = compilePolicySet(sources, { schema: { path: 'schema.yaml', text: schemaText } });
  */
 export function compilePolicySet(sources: readonly PolicySource[], options: CompileOptions = {}): CompiledPolicySet {
   const ordered = [...sources].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const state: State = {
     sources: ordered,
+    schemaSource: options.schema,
     diagnostics: [],
     clockTypes: new Set(),
     files: [],
+    schema: undefined,
     staticRoles: new Set(),
     roleEdges: new Map(),
     roleGraph: { implied: new Map() },
@@ -115,16 +140,23 @@ export function compilePolicySet(sources: readonly PolicySource[], options: Comp
     const start = options.clock?.();
     stage.run(state);
     if (start !== undefined && options.clock !== undefined) timings.push({ stage: stage.name, ms: options.clock() - start });
-    if (state.diagnostics.length > 0) throw new CompileError(withFrames(state.diagnostics, ordered));
+    if (state.diagnostics.length > 0 && stage.continueOnError !== true) {
+      throw new CompileError(withFrames(state.diagnostics, options.schema === undefined ? ordered : [...ordered, options.schema]));
+    }
   }
   if (state.tree === undefined) throw new Error('compiler produced no tree');
-  return { tree: state.tree, timings };
+  return state.schema === undefined ? { tree: state.tree, timings } : { tree: state.tree, timings, schema: state.schema };
 }
 
-/** The revision of a policy set: a content hash over its files' paths and texts. */
-export function policyRevision(sources: readonly PolicySource[]): string {
+/**
+ * The revision of a policy set: a content hash over its files' paths and
+ * texts, the schema file's included.
+ */
+export function policyRevision(sources: readonly PolicySource[], schema?: SchemaSource): string {
   const h = createHash('sha256');
   const ordered = [...sources].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  // The schema goes last: a set without one hashes as it always has.
+  if (schema !== undefined) ordered.push(schema);
   for (const s of ordered) {
     h.update(s.path);
     h.update('\0');
@@ -161,6 +193,7 @@ function parseAll(state: State): void {
       else throw e;
     }
   }
+  if (state.schemaSource !== undefined) state.schema = parseSchema(state.schemaSource, (d) => void state.diagnostics.push(d));
 }
 
 function collectDeclarations(state: State): void {
@@ -319,6 +352,7 @@ function scopeFor(state: State, type: string, onRole?: (role: string, loc: Sourc
     allDerivedRoles: state.allDerived,
     onClock: () => void state.clockTypes.add(type),
     report: (d: Diagnostic) => void state.diagnostics.push(d),
+    ...(state.schema === undefined ? {} : { schema: state.schema }),
   };
   return onRole === undefined ? base : { ...base, onRole };
 }
@@ -380,6 +414,12 @@ function conjuncts(expr: Expr): Expr[] {
 }
 
 function compileRules(state: State): void {
+  // The schema and the policies must agree on the resource types. (A type the
+  // schema lacks is unchecked, so its rules are still compiled without noise.)
+  if (state.schema !== undefined) {
+    const declared = [...state.resources.values()].map((r) => ({ type: r.decl.name.name, location: r.decl.name.loc }));
+    checkSchemaResourceTypes(state.schema, declared, (d) => void state.diagnostics.push(d));
+  }
   let order = 0;
   const unnamedIds = new Set<string>();
   for (const file of state.files) {
@@ -498,7 +538,7 @@ function buildTree(state: State): void {
     resources.set(type, { type, actions, derivedRoles: state.derived.get(type) ?? new Map(), readsClock: state.clockTypes.has(type) });
   }
   state.tree = {
-    revision: policyRevision(state.sources),
+    revision: policyRevision(state.sources, state.schemaSource),
     resources,
     roleGraph: state.roleGraph,
     rules: state.rules.map((e) => e.rule),

@@ -170,6 +170,11 @@ export function parseCidr(text: string): Cidr | undefined {
   };
 }
 
+/** Whether `v` is an IPv4 or IPv6 address in text (as `inCidr` reads one). */
+export function isIpAddress(v: unknown): boolean {
+  return typeof v === 'string' && v.length <= 64 && isIP(v) !== 0;
+}
+
 /** Size of a list or string (in UTF-16 code units); `undefined` for anything else. */
 export function sizeOf(v: unknown): number | undefined {
   if (Array.isArray(v)) return v.length;

@@ -5,6 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { REQUEST_VALIDATION_MODES, type RequestValidationMode } from '../compile/schema.js';
 import { ConfigError } from '../errors.js';
 import type { VerifierOptions } from '../jwt/options.js';
 import { readJwtSection } from './jwt.js';
@@ -19,12 +20,14 @@ export interface ArbiterConfig {
   readonly policies?: string;
   /** Token verification; absent when no issuer is configured. */
   readonly jwt?: VerifierOptions;
+  /** `schema.validate_requests`: what the server does with requests that do not match the policy schema (`off` when absent). */
+  readonly validateRequests?: RequestValidationMode;
   /** The document, for sections read by other modules (the server's). */
   readonly root: Section;
 }
 
 /** Top-level sections, and the module that reads each. Sections not read yet are still known keys. */
-export const TOP_LEVEL_KEYS = ['policies', 'jwt', 'server', 'cache', 'metrics', 'decision_log', 'log', 'ext_authz'] as const;
+export const TOP_LEVEL_KEYS = ['policies', 'jwt', 'server', 'cache', 'metrics', 'decision_log', 'log', 'ext_authz', 'schema'] as const;
 
 /**
  * Reads and checks a config file. Relative paths inside are resolved against
@@ -55,9 +58,29 @@ export function parseConfig(text: string, source: string, baseDir: string, env: 
   root.allowOnly(TOP_LEVEL_KEYS);
   const policies = root.filePath('policies');
   const jwt = root.has('jwt') ? readJwtSection(root.section('jwt'), env) : undefined;
+  const validateRequests = root.has('schema') ? readSchemaSection(root.section('schema')) : undefined;
   return {
     ...(policies === undefined ? {} : { policies }),
     ...(jwt === undefined ? {} : { jwt }),
+    ...(validateRequests === undefined ? {} : { validateRequests }),
     root,
   };
+}
+
+/**
+ * The `schema` section: `validate_requests: off | warn | reject` (default
+ * `off`), checking requests against the policy directory's `schema.yaml`.
+ *
+ * @throws {ConfigError}
+ */
+export function readSchemaSection(s: Section): RequestValidationMode {
+  s.allowOnly(['validate_requests']);
+  if (!s.has('validate_requests')) return 'off';
+  const v = s.raw('validate_requests');
+  // YAML 1.1 readers take a bare `off` for false; accept that spelling too.
+  if (v === false) return 'off';
+  if (typeof v !== 'string' || !(REQUEST_VALIDATION_MODES as readonly string[]).includes(v)) {
+    throw s.error('validate_requests', `must be one of ${REQUEST_VALIDATION_MODES.map((m) => `\`${m}\``).join(', ')}`);
+  }
+  return v as RequestValidationMode;
 }

@@ -11,6 +11,13 @@ import { closest } from '../compile/suggest.js';
 
 type PathSegment = string | number;
 
+/** A position in a YAML text: 0-based offset, 1-based line and column. */
+export interface YamlPosition {
+  readonly offset: number;
+  readonly line: number;
+  readonly col: number;
+}
+
 /** A parsed YAML document with the means to locate any of its keys. */
 export class ConfigDocument {
   readonly #doc: Document;
@@ -33,13 +40,29 @@ export class ConfigDocument {
    * @throws {ConfigError} on a YAML syntax error, with its line and column
    */
   static parse(text: string, source: string, baseDir: string): ConfigDocument {
+    const parsed = ConfigDocument.tryParse(text, source, baseDir);
+    if (!parsed.ok) throw new ConfigError('', `${source}:${parsed.line}:${parsed.col}: ${parsed.message}`);
+    return parsed.doc;
+  }
+
+  /**
+   * {@link parse} without throwing: the document, or the first syntax problem
+   * with its position (for callers that collect diagnostics, such as the
+   * policy schema).
+   *
+   * @example
+   * const r = ConfigDocument.tryParse('a: [', 'schema.yaml', '.');
+   * if (!r.ok) console.log(r.line, r.col, r.message);
+   */
+  static tryParse(text: string, source: string, baseDir: string): { readonly ok: true; readonly doc: ConfigDocument } | ({ readonly ok: false; readonly message: string } & YamlPosition) {
     const lines = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+    const problem = (offset: number, message: string): { ok: false; message: string } & YamlPosition => {
+      const pos = lines.linePos(offset);
+      return { ok: false, message, offset, line: pos.line, col: pos.col };
+    };
     const first = doc.errors[0];
-    if (first !== undefined) {
-      const pos = lines.linePos(first.pos[0]);
-      throw new ConfigError('', `${source}:${pos.line}:${pos.col}: ${first.message.split('\n')[0]}`);
-    }
+    if (first !== undefined) return problem(first.pos[0], first.message.split('\n')[0] ?? first.message);
     // Aliases are refused where they are (no billion-laughs expansion).
     let alias: number | undefined;
     visit(doc, {
@@ -48,21 +71,55 @@ export class ConfigDocument {
         return visit.BREAK;
       },
     });
-    if (alias !== undefined) {
-      const pos = lines.linePos(alias);
-      throw new ConfigError('', `${source}:${pos.line}:${pos.col}: YAML aliases (\`*name\`) are not supported; write the value out`);
+    if (alias !== undefined) return problem(alias, 'YAML aliases (`*name`) are not supported; write the value out');
+    return { ok: true, doc: new ConfigDocument(doc, lines, source, baseDir) };
+  }
+
+  /**
+   * The document as plain data (mappings as objects, sequences as arrays).
+   *
+   * @throws {ConfigError} when it cannot be converted
+   */
+  toValue(): unknown {
+    try {
+      return this.#doc.toJS({ maxAliasCount: 0 });
+    } catch (e) {
+      throw new ConfigError('', `${this.source}: ${(e as Error).message}`);
     }
-    return new ConfigDocument(doc, lines, source, baseDir);
+  }
+
+  /**
+   * Where the key at `path` is (`part: 'key'`), or its value (`'value'`; for
+   * a list index, the item): offsets and 1-based lines and columns of its
+   * start and end. `undefined` when there is no such node.
+   */
+  span(path: readonly PathSegment[], part: 'key' | 'value' = 'key'): { readonly start: YamlPosition; readonly end: YamlPosition } | undefined {
+    let range: readonly number[] | null | undefined;
+    const last = path[path.length - 1];
+    if (part === 'key' && typeof last === 'string') {
+      const parent = this.#doc.getIn(path.slice(0, -1), true);
+      if (isMap(parent)) {
+        const pair = parent.items.find((p) => isScalar(p.key) && String(p.key.value) === last);
+        if (pair !== undefined && isScalar(pair.key)) range = pair.key.range;
+      }
+    } else {
+      const node = this.#doc.getIn(path, true) as { range?: readonly number[] | null } | undefined | null;
+      if (node !== undefined && node !== null && typeof node === 'object') range = node.range;
+    }
+    const start = range?.[0];
+    const end = range?.[1];
+    if (start === undefined || end === undefined) return undefined;
+    return { start: this.#position(start), end: this.#position(end) };
+  }
+
+  #position(offset: number): YamlPosition {
+    const pos = this.#lines.linePos(offset);
+    return { offset, line: pos.line, col: pos.col };
   }
 
   /** The root as a section (an empty document is an empty mapping). */
   root(): Section {
-    let value: unknown;
-    try {
-      value = this.#doc.toJS({ maxAliasCount: 0 });
-    } catch (e) {
-      throw new ConfigError('', `${this.source}: ${(e as Error).message}`);
-    }
+    let value = this.toValue();
     if (value === null || value === undefined) value = {};
     if (!isMapping(value)) throw new ConfigError('', `${this.source}:1:1: the config must be a mapping of keys`);
     return new Section(this, [], value);

@@ -5,6 +5,7 @@
  * evaluator.
  */
 import type { Attributes, DecisionTree } from '../compile/index.js';
+import { validateAgainstSchema, type RequestValidationMode, type Schema, type SchemaViolation } from '../compile/schema.js';
 import { DecisionCache, type DecisionCacheOptions } from '../cache/decision-cache.js';
 import { decisionKey } from '../cache/key.js';
 import { evaluate, type Decision, type Reason, type Request } from '../eval/evaluate.js';
@@ -20,8 +21,14 @@ export interface CheckOptions {
   readonly now?: number;
 }
 
-/** A decision reason: the evaluator's, or why the token was refused. */
-export type DecisionReason = Reason | TokenReason;
+/** The engine's own reasons, beside the evaluator's and the token verifier's. */
+export const ENGINE_REASONS = {
+  /** `schema.validate_requests: reject` and the request does not match the policy set's schema. */
+  REQUEST_SCHEMA_VIOLATION: 'REQUEST_SCHEMA_VIOLATION',
+} as const;
+
+/** A decision reason: the evaluator's, why the token was refused, or the engine's own. */
+export type DecisionReason = Reason | TokenReason | (typeof ENGINE_REASONS)[keyof typeof ENGINE_REASONS];
 
 /** The verified subject a token decision was made for (never the token). */
 export interface DecidedSubject {
@@ -37,7 +44,7 @@ export interface DecidedSubject {
 /** A decision for a request whose subject is a bearer token. */
 export interface TokenDecision extends Omit<Decision, 'reason'> {
   readonly reason: DecisionReason;
-  /** For a token refused: what was wrong with it (safe to show; never the token). */
+  /** For a token refused: what was wrong with it (safe to show; never the token). For a schema violation: the first one. */
   readonly message?: string;
   /** For a token accepted: whose it was. */
   readonly subject?: DecidedSubject;
@@ -90,6 +97,26 @@ export interface EngineOptions {
   /** The decision cache; none when absent. */
   readonly cache?: DecisionCacheOptions;
   readonly metrics?: Metrics;
+  /**
+   * What {@link Engine.decide} and {@link Engine.decideBatch} do with a
+   * request that does not match the policy set's schema: `off` (the default;
+   * not checked), `warn` (decide as usual and tell `onSchemaViolation`) or
+   * `reject` (DENY `REQUEST_SCHEMA_VIOLATION`, and tell `onSchemaViolation`).
+   * A policy set without a schema checks nothing.
+   */
+  readonly validateRequests?: RequestValidationMode;
+  /** Told of every request that does not match the schema (the engine itself never logs). */
+  readonly onSchemaViolation?: (event: SchemaViolationEvent) => void;
+}
+
+/** A request that did not match the schema, for {@link EngineOptions.onSchemaViolation}. */
+export interface SchemaViolationEvent {
+  readonly mode: 'warn' | 'reject';
+  readonly action: string;
+  readonly resourceType: string;
+  readonly revision: string;
+  /** Every violation found (fields and what is wrong; never values). */
+  readonly violations: readonly SchemaViolation[];
 }
 
 type Subject =
@@ -103,12 +130,16 @@ export class Engine {
   readonly #verifier: TokenVerifier | undefined;
   readonly #cache: DecisionCache<Decision> | undefined;
   readonly #metrics: Metrics | undefined;
+  readonly #validateRequests: RequestValidationMode;
+  readonly #onSchemaViolation: ((event: SchemaViolationEvent) => void) | undefined;
 
   constructor(policies: PolicyStore | LoadedPolicySet, options: EngineOptions = {}) {
     this.#store = policies instanceof PolicyStore ? policies : PolicyStore.of(policies);
     this.#clock = options.clock ?? Date.now;
     this.#verifier = options.verifier;
     this.#metrics = options.metrics;
+    this.#validateRequests = options.validateRequests ?? 'off';
+    this.#onSchemaViolation = options.onSchemaViolation;
     const cache = options.cache === undefined ? undefined : new DecisionCache<Decision>(options.cache);
     this.#cache = cache?.enabled === true ? cache : undefined;
     this.#metrics?.setRevision(this.revision);
@@ -180,13 +211,14 @@ export class Engine {
   async decide(input: DecideInput, options: CheckOptions = {}): Promise<EngineDecision> {
     const started = performance.now();
     const now = options.now ?? this.#clock();
-    const tree = this.#store.current.tree;
+    const set = this.#store.current;
+    const tree = set.tree;
     const subject = await this.#subjectOf(input.principal, now);
     let out: EngineDecision;
     if (!subject.ok) {
       out = { decision: 'DENY', reason: subject.reason, rules: [], revision: tree.revision, message: subject.message, cached: false };
     } else {
-      out = this.#decideFor(tree, subject, input.action, input.resource, input.context, input.explain === true, now);
+      out = this.#decideFor(tree, set.schema, subject, input.action, input.resource, input.context, input.explain === true, now);
     }
     this.#count(input.api ?? 'authorizer', tree, input.resource.type, out, started);
     return out;
@@ -195,7 +227,8 @@ export class Engine {
   /** {@link decide} for many (resource, actions) items and one principal, verified once. Never throws. */
   async decideBatch(input: DecideBatchInput, options: CheckOptions = {}): Promise<BatchOutcome> {
     const now = options.now ?? this.#clock();
-    const tree = this.#store.current.tree;
+    const set = this.#store.current;
+    const tree = set.tree;
     const started = performance.now();
     const subject = await this.#subjectOf(input.principal, now);
     if (!subject.ok) {
@@ -207,7 +240,7 @@ export class Engine {
     const results = input.items.map((item) =>
       item.actions.map((action) => {
         const t0 = performance.now();
-        const d = this.#decideFor(tree, subject, action, item.resource, input.context, false, now);
+        const d = this.#decideFor(tree, set.schema, subject, action, item.resource, input.context, false, now);
         this.#count('authorizer', tree, item.resource.type, d, t0);
         return d;
       }),
@@ -217,6 +250,7 @@ export class Engine {
 
   #decideFor(
     tree: DecisionTree,
+    schema: Schema | undefined,
     subject: Extract<Subject, { ok: true }>,
     action: string,
     resource: Request['resource'],
@@ -227,6 +261,12 @@ export class Engine {
     const request: Request = context === undefined ? { subject: subject.attributes, action, resource } : { subject: subject.attributes, action, resource, context };
     const withSubject = (d: Decision, cached: boolean): EngineDecision =>
       subject.decided === undefined ? { ...d, cached } : { ...d, subject: subject.decided, cached };
+    // Before the cache: a rejected request must never be answered from it.
+    const violation = this.#checkSchema(tree, schema, request);
+    if (violation !== undefined) {
+      const deny: EngineDecision = { decision: 'DENY', reason: ENGINE_REASONS.REQUEST_SCHEMA_VIOLATION, rules: [], revision: tree.revision, message: `request does not match the policy schema: ${violation.message}`, cached: false };
+      return subject.decided === undefined ? deny : { ...deny, subject: subject.decided };
+    }
     const cache = this.#cache;
     // Explained requests, and decisions that read the clock, are never cached.
     // A null time is an absent one to the evaluator, which then reads the clock.
@@ -245,6 +285,21 @@ export class Engine {
     const decision = evaluate(tree, request, { now, explain: false });
     if (decision.reason !== 'EVALUATION_ERROR') cache.set(key, decision, now, subject.notAfter);
     return withSubject(decision, false);
+  }
+
+  /** Validates the request when configured to; returns the first violation when it must be rejected. */
+  #checkSchema(tree: DecisionTree, schema: Schema | undefined, request: Request): SchemaViolation | undefined {
+    const mode = this.#validateRequests;
+    if (mode === 'off' || schema === undefined) return undefined;
+    const violations = validateAgainstSchema(schema, request);
+    const first = violations[0];
+    if (first === undefined) return undefined;
+    try {
+      this.#onSchemaViolation?.({ mode, action: request.action, resourceType: request.resource.type, revision: tree.revision, violations });
+    } catch {
+      // A listener's failure must not change the decision.
+    }
+    return mode === 'reject' ? first : undefined;
   }
 
   async #subjectOf(principal: Principal, now: number): Promise<Subject> {

@@ -1,12 +1,14 @@
 /**
- * Loading a policy set from a directory: every `*.policy` file under it,
- * read whole and bounded in size, then compiled. Either the whole set
- * compiles or loading fails with every error; it never half-succeeds.
+ * Loading a policy set from a directory: every `*.policy` file under it, and
+ * the schema (`schema.yaml` at its root) when there is one, read whole and
+ * bounded in size, then compiled. Either the whole set compiles or loading
+ * fails with every error; it never half-succeeds.
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join, relative, sep } from 'node:path';
 import { ArbiterError } from '../errors.js';
 import { compilePolicySet, policyRevision, type CompiledPolicySet, type PolicySource } from '../compile/index.js';
+import { SCHEMA_FILE, type SchemaSource } from '../compile/schema.js';
 
 /** Bounds on a policy directory. */
 export const POLICY_LIMITS = {
@@ -28,17 +30,41 @@ export class PolicyLoadError extends ArbiterError {
 /** A loaded and compiled policy set. */
 export interface LoadedPolicySet extends CompiledPolicySet {
   readonly directory: string;
+  /** The `*.policy` files. */
   readonly sources: readonly PolicySource[];
+  /** The schema file, when the directory has one. */
+  readonly schemaSource?: SchemaSource;
+}
+
+/** What a policy directory holds: its policy files and its schema file, if any. */
+export interface PolicyFiles {
+  readonly sources: PolicySource[];
+  readonly schema?: SchemaSource;
 }
 
 /**
  * Reads every `*.policy` file under `dir` (skipping dot-directories and
- * node_modules), with paths relative to `dir` and `/` as separator.
+ * node_modules), with paths relative to `dir` and `/` as separator. The
+ * schema is not among them: see {@link readPolicyFiles}.
  *
  * @throws {PolicyLoadError} when the directory cannot be read or is over a bound
  */
 export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> {
+  return (await readPolicyFiles(dir)).sources;
+}
+
+/**
+ * Reads a policy directory: every `*.policy` file under it (as
+ * {@link readPolicyDirectory}) and `schema.yaml` at its root. The bounds
+ * count the schema as one of the files.
+ *
+ * @throws {PolicyLoadError} when the directory cannot be read or is over a bound
+ * @example
+ * const { sources, schema } = await readPolicyFiles('policies');
+ */
+export async function readPolicyFiles(dir: string): Promise<PolicyFiles> {
   const files: string[] = [];
+  let schemaFile: string | undefined;
   const walk = async (d: string): Promise<void> => {
     let entries;
     try {
@@ -51,16 +77,18 @@ export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> 
       if (e.name.startsWith('.') || e.name === 'node_modules') continue;
       const full = join(d, e.name);
       if (e.isDirectory()) await walk(full);
-      else if ((e.isFile() || e.isSymbolicLink()) && e.name.endsWith(POLICY_EXTENSION)) {
-        files.push(full);
-        if (files.length > POLICY_LIMITS.maxFiles) throw new PolicyLoadError(`more than ${POLICY_LIMITS.maxFiles} policy files under \`${dir}\``);
+      else if ((e.isFile() || e.isSymbolicLink()) && (e.name.endsWith(POLICY_EXTENSION) || (d === dir && e.name === SCHEMA_FILE))) {
+        if (e.name === SCHEMA_FILE && d === dir) schemaFile = full;
+        else files.push(full);
+        if (files.length + (schemaFile === undefined ? 0 : 1) > POLICY_LIMITS.maxFiles) throw new PolicyLoadError(`more than ${POLICY_LIMITS.maxFiles} policy files under \`${dir}\``);
       }
     }
   };
   await walk(dir);
   const sources: PolicySource[] = [];
+  let schema: SchemaSource | undefined;
   let total = 0;
-  for (const f of files) {
+  for (const f of schemaFile === undefined ? files : [...files, schemaFile]) {
     const path = relative(dir, f).split(sep).join('/');
     try {
       const info = await stat(f);
@@ -68,13 +96,15 @@ export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> 
       if (info.size > POLICY_LIMITS.maxFileBytes) throw new PolicyLoadError(`policy file \`${path}\` is larger than ${POLICY_LIMITS.maxFileBytes} bytes`);
       total += info.size;
       if (total > POLICY_LIMITS.maxTotalBytes) throw new PolicyLoadError(`policy files under \`${dir}\` exceed ${POLICY_LIMITS.maxTotalBytes} bytes`);
-      sources.push({ path, text: await readFile(f, 'utf8') });
+      const text = await readFile(f, 'utf8');
+      if (f === schemaFile) schema = { path, text };
+      else sources.push({ path, text });
     } catch (e) {
       if (e instanceof PolicyLoadError) throw e;
       throw new PolicyLoadError(`cannot read policy file \`${path}\`: ${(e as NodeJS.ErrnoException).code ?? 'error'}`, { cause: e });
     }
   }
-  return sources;
+  return schema === undefined ? { sources } : { sources, schema };
 }
 
 /**
@@ -87,9 +117,13 @@ export async function readPolicyDirectory(dir: string): Promise<PolicySource[]> 
  * set.tree.revision // '3f2a…'
  */
 export async function loadPolicySet(dir: string, clock: () => number = () => performance.now()): Promise<LoadedPolicySet> {
-  const sources = await readPolicyDirectory(dir);
-  const compiled = compilePolicySet(sources, { clock });
-  return { ...compiled, directory: dir, sources };
+  return compileFiles(dir, await readPolicyFiles(dir), clock);
+}
+
+function compileFiles(dir: string, files: PolicyFiles, clock: () => number): LoadedPolicySet {
+  const { sources, schema } = files;
+  const compiled = compilePolicySet(sources, schema === undefined ? { clock } : { clock, schema });
+  return schema === undefined ? { ...compiled, directory: dir, sources } : { ...compiled, directory: dir, sources, schemaSource: schema };
 }
 
 /** The outcome of one reload. */
@@ -177,12 +211,12 @@ export class PolicyStore {
     const started = performance.now();
     let event: ReloadEvent;
     try {
-      const sources = await readPolicyDirectory(this.#dir);
+      const files = await readPolicyFiles(this.#dir);
       // Same files, same revision: nothing to compile (the poll backstop lands here).
-      if (policyRevision(sources) === previous) {
+      if (policyRevision(files.sources, files.schema) === previous) {
         event = { trigger, outcome: 'unchanged', revision: previous, previousRevision: previous, durationMs: performance.now() - started };
       } else {
-        const next = { ...compilePolicySet(sources, { clock: () => performance.now() }), directory: this.#dir, sources };
+        const next = compileFiles(this.#dir, files, () => performance.now());
         this.#current = next;
         event = { trigger, outcome: 'updated', revision: next.tree.revision, previousRevision: previous, durationMs: performance.now() - started };
       }

@@ -11,7 +11,7 @@
  * | `LINT_SHADOWED_RULE` | warning | a rule that a broader rule of the same effect makes redundant |
  * | `LINT_ACTION_NEVER_PERMITTED` | warning | a declared action no permit grants |
  * | `LINT_UNUSED_DERIVED_ROLE` | warning | a derived role no rule or derived role tests |
- * | `LINT_NEGATION_IN_PERMIT` | info | `!=`, `not` or `unless` in a permit: it grants when the attribute is missing |
+ * | `LINT_NEGATION_IN_PERMIT` | info | `!=`, `not` or `unless` in a permit or derived role: it grants when the attribute is missing |
  */
 import type { SourceLocation } from '../errors.js';
 import type { Expr, PolicyFile, ResourceDecl, RuleDecl } from '../lang/ast.js';
@@ -44,6 +44,15 @@ export function lintPolicies(files: readonly PolicyFile[]): LintFinding[] {
       if (decl.kind === 'derive') {
         derived.push({ name: decl.name.name, loc: decl.name.loc });
         for (const e of [decl.when, decl.unless]) if (e !== null) collectRoleTests(e, roleTests);
+        if (decl.unless !== null || (decl.when !== null && hasNegation(decl.when))) {
+          out.push({
+            code: 'LINT_NEGATION_IN_PERMIT',
+            severity: 'info',
+            message: `derived role \`${decl.name.name}\` uses \`!=\`, \`not\` or \`unless\`: it holds when the attribute tested is missing, for every permit that tests it`,
+            location: decl.loc,
+            help: 'test for what grants the role (`x == true`), so that a missing attribute does not',
+          });
+        }
       }
     }
   }
@@ -64,8 +73,9 @@ export function lintPolicies(files: readonly PolicyFile[]): LintFinding[] {
   );
 }
 
-function ruleName(rule: RuleDecl): string {
-  return rule.name === null ? `${rule.loc.source}:${rule.loc.start.line}` : rule.name.name;
+/** A rule as decisions name it: `type.name`, or `file:line` for an unnamed rule. */
+function ruleName(rule: RuleDecl, type: string): string {
+  return rule.name === null ? `${rule.loc.source}:${rule.loc.start.line}` : `${type}.${rule.name.name}`;
 }
 
 function actionsOf(rule: RuleDecl, declared: readonly string[]): Set<string> {
@@ -81,21 +91,22 @@ function lintResource(resource: ResourceDecl, out: LintFinding[]): void {
     // A condition that can never hold.
     const contradiction = findContradiction(rule);
     if (contradiction !== undefined) {
-      out.push({ code: 'LINT_NEVER_APPLIES', severity: 'warning', message: `rule \`${ruleName(rule)}\` can never apply: ${contradiction}`, location: rule.loc });
+      out.push({ code: 'LINT_NEVER_APPLIES', severity: 'warning', message: `rule \`${ruleName(rule, resource.name.name)}\` can never apply: ${contradiction}`, location: rule.loc });
     }
     if (rule.effect === 'permit') {
       // A permit that an unconditional forbid always overrides, for every one of its actions.
       const actions = actionsOf(rule, declared);
       const overriding = resource.rules.filter((f) => f.effect === 'forbid' && f.when === null && f.unless === null);
-      const covered = [...actions].every((a) => overriding.some((f) => actionsOf(f, declared).has(a)));
-      if (actions.size > 0 && covered && overriding.length > 0) {
-        out.push({ code: 'LINT_PERMIT_OVERRIDDEN', severity: 'warning', message: `permit \`${ruleName(rule)}\` never decides: an unconditional forbid denies all its actions`, location: rule.loc, help: `see \`${ruleName(overriding[0]!)}\`` });
+      const by = [...actions].map((a) => overriding.find((f) => actionsOf(f, declared).has(a)));
+      if (actions.size > 0 && by.every((f) => f !== undefined)) {
+        const names = [...new Set(by.map((f) => `\`${ruleName(f!, resource.name.name)}\``))].join(', ');
+        out.push({ code: 'LINT_PERMIT_OVERRIDDEN', severity: 'warning', message: `permit \`${ruleName(rule, resource.name.name)}\` never decides: an unconditional forbid denies all its actions`, location: rule.loc, help: `see ${names}` });
       }
       if (usesNegation(rule)) {
         out.push({
           code: 'LINT_NEGATION_IN_PERMIT',
           severity: 'info',
-          message: `permit \`${ruleName(rule)}\` uses \`!=\`, \`not\` or \`unless\`: it grants when the attribute tested is missing`,
+          message: `permit \`${ruleName(rule, resource.name.name)}\` uses \`!=\`, \`not\` or \`unless\`: it grants when the attribute tested is missing`,
           location: rule.loc,
           help: 'in a permit, test for what grants access (`x == true`), so that a missing attribute denies',
         });
@@ -119,7 +130,7 @@ function lintResource(resource: ResourceDecl, out: LintFinding[]): void {
         out.push({
           code: 'LINT_SHADOWED_RULE',
           severity: 'warning',
-          message: `rule \`${ruleName(narrow)}\` is redundant: \`${ruleName(broad)}\` ${narrow.effect}s everything it does`,
+          message: `rule \`${ruleName(narrow, resource.name.name)}\` is redundant: \`${ruleName(broad, resource.name.name)}\` ${narrow.effect}s everything it does`,
           location: narrow.loc,
           help: 'remove it, or narrow the broader rule',
         });
@@ -168,15 +179,20 @@ function findContradiction(rule: RuleDecl): string | undefined {
     const [path, lit] = p.left.kind === 'path' && p.right.kind === 'lit' ? [p.left, p.right] : p.right.kind === 'path' && p.left.kind === 'lit' ? [p.right, p.left] : [undefined, undefined];
     if (path === undefined || lit === undefined) continue;
     const shown = [path.root.name, ...path.segments.map((s) => s.name)].join('.');
-    const prior = equals.get(shown);
+    // Keyed by the segments themselves: `claims["a.b"]` and `claims.a.b` are different attributes.
+    const key = JSON.stringify([path.root.name, ...path.segments.map((s) => s.name)]);
+    const prior = equals.get(key);
     if (prior !== undefined && prior.value !== lit.value) return `\`${shown}\` cannot equal both ${JSON.stringify(prior.value)} and ${JSON.stringify(lit.value)}`;
-    equals.set(shown, { value: lit.value, shown });
+    equals.set(key, { value: lit.value, shown });
   }
   return undefined;
 }
 
 function usesNegation(rule: RuleDecl): boolean {
-  if (rule.unless !== null) return true;
+  return rule.unless !== null || (rule.when !== null && hasNegation(rule.when));
+}
+
+function hasNegation(e: Expr): boolean {
   let found = false;
   const visit = (e: Expr): void => {
     if (found) return;
@@ -199,7 +215,7 @@ function usesNegation(rule: RuleDecl): boolean {
         return;
     }
   };
-  if (rule.when !== null) visit(rule.when);
+  visit(e);
   return found;
 }
 

@@ -73,6 +73,16 @@ export async function startArbiter(options: StartOptions): Promise<ArbiterServer
       cache: serve.cache,
       metrics,
       ...(options.clock === undefined ? {} : { clock: options.clock }),
+      validateRequests: options.config.validateRequests ?? 'off',
+      onSchemaViolation: (e) =>
+        logger.log('warn', 'request does not match the policy schema', {
+          mode: e.mode,
+          action: e.action,
+          resource_type: e.resourceType,
+          revision: e.revision,
+          violations: e.violations.length,
+          detail: e.violations.slice(0, 10).map((v) => v.message).join('; '),
+        }),
     });
     const decisionLog = options.decisionLog ?? openDecisionLog(serve.decisionLog.path, serve.decisionLog.allowSampleRate);
     cleanups.push(() => decisionLog.close());

@@ -7,6 +7,7 @@ import type { SourceLocation } from '../errors.js';
 import type { Attributes } from '../compile/index.js';
 import type { Decision, Request, Trace } from '../eval/evaluate.js';
 import type { TokenDecision } from '../engine/engine.js';
+import { closest } from '../compile/suggest.js';
 import type { Suite, SuiteTest } from './suite.js';
 
 /** What the runner needs from an engine: decide, with explain, and list the rules. */
@@ -19,6 +20,8 @@ export interface Checker {
 
 /** Signs token fixtures (the runner's ephemeral key, the issuer's claim mapping). */
 export interface TokenSigner {
+  /** Names of the issuers it can sign for. */
+  readonly issuers: readonly string[];
   sign(claims: Readonly<Record<string, unknown>>, issuer: string | undefined, now: number): Promise<string>;
 }
 
@@ -86,6 +89,7 @@ export interface RunOptions {
  * console.log(`${result.passed} passed, ${result.failed} failed`);
  */
 export async function runSuites(checker: Checker, suites: readonly Suite[], options: RunOptions): Promise<RunResult> {
+  checkReferences(checker, suites, options.signer);
   const decisive = new Set<string>();
   const results: SuiteResult[] = [];
   let passed = 0;
@@ -129,11 +133,17 @@ async function runTest(checker: Checker, suite: Suite, test: SuiteTest, options:
             ? checker.check({ ...base, subject: (subject as { attributes: Attributes }).attributes }, { explain: true, now })
             : await checker.checkToken(token, base, { explain: true, now });
         const expectedRule = test.rules.get(action);
+        const expectedReason = test.reasons.get(action);
         let failure: string | undefined;
         if (d.decision !== expected) {
           failure = `expected ${expected}, got ${d.decision} (${d.reason}${d.rules.length > 0 ? `: ${d.rules.join(', ')}` : ''})`;
         } else if (expectedRule !== undefined && !d.rules.includes(expectedRule)) {
           failure = `expected ${expected} by ${expectedRule}, got ${d.decision} by ${d.rules.join(', ') || 'no rule'} (${d.reason})`;
+        } else if (expectedReason !== undefined && d.reason !== expectedReason) {
+          failure = `expected reason ${expectedReason}, got ${d.reason}`;
+        } else if (expectedReason === undefined && NOT_BY_POLICY.has(d.reason.startsWith('TOKEN_') ? 'TOKEN_*' : d.reason)) {
+          // A DENY that no policy made passes a DENY expectation by accident: a typo, or a refused token.
+          failure = `DENY by ${d.reason}, not by the policies${'message' in d && d.message !== undefined ? ` (${d.message})` : ''}; write \`reasons: { ${action}: ${d.reason} }\` if that is what this case tests`;
         }
         const message = 'message' in d ? d.message : undefined;
         out.push({
@@ -154,6 +164,34 @@ async function runTest(checker: Checker, suite: Suite, test: SuiteTest, options:
     }
   }
   return out;
+}
+
+/** Reasons that do not come from a policy: a case must name them to expect them. */
+const NOT_BY_POLICY = new Set(['UNDECLARED_ACTION', 'UNKNOWN_RESOURCE_TYPE', 'EVALUATION_ERROR', 'TOKEN_*']);
+
+/** A suite that names a rule or an issuer that does not exist, found before any case runs. */
+export class SuiteReferenceError extends Error {}
+
+function checkReferences(checker: Checker, suites: readonly Suite[], signer: TokenSigner | undefined): void {
+  const ids = new Set(checker.rules.map((r) => r.id));
+  for (const suite of suites) {
+    for (const test of suite.tests) {
+      for (const [action, rule] of test.rules) {
+        if (!ids.has(rule)) {
+          const near = closest(rule, ids);
+          throw new SuiteReferenceError(`${test.location}: \`rules.${action}\` names \`${rule}\`, which no policy defines${near === undefined ? '' : `; did you mean \`${near}\`?`}`);
+        }
+      }
+    }
+    for (const f of suite.subjects.values()) {
+      if (f.kind === 'token' && f.issuer !== undefined && signer !== undefined && !signer.issuers.includes(f.issuer)) {
+        const near = closest(f.issuer, signer.issuers);
+        throw new SuiteReferenceError(
+          `${f.location}: subject \`${f.name}\` names issuer \`${f.issuer}\`, which the config does not define${near === undefined ? ` (issuers: ${signer.issuers.join(', ')})` : `; did you mean \`${near}\`?`}`,
+        );
+      }
+    }
+  }
 }
 
 function coverageOf(checker: Checker, decisive: ReadonlySet<string>): Coverage {

@@ -23,6 +23,7 @@
  *     context: office                 # a context fixture, or an inline mapping
  *     expect: { read: ALLOW, update: ALLOW, delete: DENY }
  *     rules: { read: document.dept_editors }   # optional: the deciding rule
+ *     reasons: { print: UNDECLARED_ACTION }    # needed to expect a DENY not made by the policies
  * ```
  *
  * Parsing reports the first error with `file:line:col` and a did-you-mean for
@@ -36,7 +37,7 @@ import { ConfigDocument, type Section } from '../config/reader.js';
 /** A subject: attributes given directly, or (`token:`) claims the runner signs into a token. */
 export type SubjectFixture =
   | { readonly kind: 'attributes'; readonly name: string; readonly attributes: Attributes }
-  | { readonly kind: 'token'; readonly name: string; readonly claims: Readonly<Record<string, unknown>>; readonly issuer?: string };
+  | { readonly kind: 'token'; readonly name: string; readonly claims: Readonly<Record<string, unknown>>; readonly issuer?: string; readonly location: string };
 
 export interface ResourceFixture {
   readonly name: string;
@@ -56,6 +57,8 @@ export interface SuiteTest {
   readonly expect: ReadonlyMap<string, 'ALLOW' | 'DENY'>;
   /** The rule expected to decide, by action. */
   readonly rules: ReadonlyMap<string, string>;
+  /** The reason code expected, by action (needed to expect UNDECLARED_ACTION, UNKNOWN_RESOURCE_TYPE or a TOKEN_* reason). */
+  readonly reasons: ReadonlyMap<string, string>;
   /** `file:line:col` of the test, for reports. */
   readonly location: string;
 }
@@ -123,7 +126,8 @@ function subjectFixture(parent: Section, name: string): SubjectFixture {
   const claims = s.raw('token');
   if (!isObject(claims)) throw s.error('token', 'must be a mapping of the token\'s claims');
   const issuer = s.string('issuer');
-  return issuer === undefined ? { kind: 'token', name, claims } : { kind: 'token', name, claims, issuer };
+  const location = s.doc.locate(issuer === undefined ? s.path : [...s.path, 'issuer']);
+  return issuer === undefined ? { kind: 'token', name, claims, location } : { kind: 'token', name, claims, issuer, location };
 }
 
 function resourceFixture(s: Section, name: string): ResourceFixture {
@@ -142,7 +146,7 @@ function suiteTest(
   contexts: ReadonlyMap<string, Attributes>,
   suiteNow: number | undefined,
 ): SuiteTest {
-  s.allowOnly(['name', 'subjects', 'resources', 'context', 'now', 'expect', 'rules']);
+  s.allowOnly(['name', 'subjects', 'resources', 'context', 'now', 'expect', 'rules', 'reasons']);
   const name = s.requiredString('name');
   const refs = (key: 'subjects' | 'resources', known: ReadonlyMap<string, unknown>): string[] => {
     const list = s.stringList(key, []);
@@ -183,6 +187,12 @@ function suiteTest(
     if (!expect.has(action)) throw s.section('rules').error(action, `names an action that \`expect\` does not`);
     rules.set(action, rule);
   }
+  const reasons = new Map<string, string>();
+  for (const [action, reason] of s.entries('reasons')) {
+    if (typeof reason !== 'string' || !/^[A-Z][A-Z0-9_]*$/.test(reason)) throw s.section('reasons').error(action, 'must be a reason code such as UNDECLARED_ACTION or TOKEN_EXPIRED');
+    if (!expect.has(action)) throw s.section('reasons').error(action, `names an action that \`expect\` does not`);
+    reasons.set(action, reason);
+  }
   const now = timeOf(s, 'now') ?? suiteNow;
   return {
     name,
@@ -192,6 +202,7 @@ function suiteTest(
     ...(now === undefined ? {} : { now }),
     expect,
     rules,
+    reasons,
     location: s.doc.locate(s.path),
   };
 }

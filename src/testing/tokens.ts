@@ -53,6 +53,7 @@ export async function createTestTokens(jwt: VerifierOptions | undefined): Promis
   });
   const byName = new Map(issuers.map((i) => [i.name, i]));
   const signer: TokenSigner = {
+    issuers: issuers.map((i) => i.name),
     async sign(claims, issuerName, now) {
       const issuer = issuerName === undefined ? issuers[0] : byName.get(issuerName);
       if (issuer === undefined) throw new Error(`no issuer named ${JSON.stringify(issuerName)} in the config (issuers: ${[...byName.keys()].join(', ')})`);

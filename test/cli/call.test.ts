@@ -1,18 +1,14 @@
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { startHarness, type Harness } from '../server/harness.js';
+import { runCli } from './run-cli.js';
 
 const REPO = join(import.meta.dirname, '..', '..');
 const DEV_JWKS = join(REPO, 'dev', 'jwks.json');
 const SPEC = join(REPO, 'policies', 'examples', 'alice-reads-spec.json');
 
 async function cli(argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (out += s) }, stderr: { write: (s: string) => (err += s) }, stdin: Readable.from([Buffer.from(stdin)]) });
-  return { code, out, err };
+  return runCli(argv, { stdin });
 }
 
 let h: Harness;

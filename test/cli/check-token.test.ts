@@ -7,11 +7,10 @@ import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
 import { makeKey, makeSecret, seconds, sign, tempDir, writeJson, jwksOf, type AsymmetricAlg, type TestKey } from '../jwt/fixtures.js';
+import { runCli } from './run-cli.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -32,15 +31,7 @@ interface Result {
 
 /** Runs the CLI in process. `env` replaces process.env (no stray ARBITER_CONFIG). */
 async function cli(argv: string[], options: { stdin?: string; env?: Record<string, string> } = {}): Promise<Result> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, {
-    stdout: { write: (s: string) => (out += s) },
-    stderr: { write: (s: string) => (err += s) },
-    stdin: Readable.from([Buffer.from(options.stdin ?? '')]),
-    env: options.env ?? {},
-  });
-  return { code, out, err };
+  return runCli(argv, { ...(options.stdin === undefined ? {} : { stdin: options.stdin }), env: options.env ?? {} });
 }
 
 /** process.env without ARBITER_CONFIG, so that only what a test says is used. */

@@ -3,9 +3,8 @@ import { mkdtemp, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { runCli } from './run-cli.js';
 
 const run = promisify(execFile);
 const BIN = join(import.meta.dirname, '..', '..', 'bin', 'arbiter.js');
@@ -13,14 +12,7 @@ const POLICIES = join(import.meta.dirname, '..', '..', 'policies');
 
 /** Runs the CLI in process with the given stdin. */
 async function cli(argv: string[], stdin = ''): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, {
-    stdout: { write: (s: string) => (out += s) },
-    stderr: { write: (s: string) => (err += s) },
-    stdin: Readable.from([Buffer.from(stdin)]),
-  });
-  return { code, out, err };
+  return runCli(argv, { stdin });
 }
 
 const request = (over: Record<string, unknown> = {}): string =>

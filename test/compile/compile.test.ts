@@ -4,10 +4,11 @@
  * and what a successful compile produces: the revision, rule ids, `*`
  * actions, stage timings and the rule index.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { compilePolicySet, policyRevision, STAGES, type IndexNode, type PolicySource } from '../../src/compile/index.js';
+import { compilePolicySet, policyRevision, STAGES, type CompileOptions, type IndexNode, type PolicySource } from '../../src/compile/index.js';
+import { SCHEMA_FILE, type SchemaSource } from '../../src/compile/schema.js';
 import { LEAF_SIZE } from '../../src/compile/rule-index.js';
 import { CompileError, formatDiagnostic, formatLocation, sortDiagnostics } from '../../src/errors.js';
 import { expectGolden } from '../golden.js';
@@ -15,9 +16,9 @@ import { expectGolden } from '../golden.js';
 const ERRORS_DIR = join(import.meta.dirname, 'testdata', 'compile-errors');
 const POLICIES_DIR = join(import.meta.dirname, '..', '..', 'policies');
 
-function compileFailure(sources: readonly PolicySource[]): CompileError {
+function compileFailure(sources: readonly PolicySource[], options: CompileOptions = {}): CompileError {
   try {
-    compilePolicySet(sources);
+    compilePolicySet(sources, options);
   } catch (e) {
     if (e instanceof CompileError) return e;
     throw e;
@@ -31,13 +32,18 @@ interface ErrorCase {
   /** File or directory name under testdata/compile-errors. */
   readonly name: string;
   readonly sources: readonly PolicySource[];
+  /** The directory's `schema.yaml`, when it has one. */
+  readonly schema?: SchemaSource;
   readonly golden: string;
 }
 
+/** Compile options for a case: its schema, if any. */
+const optionsOf = (c: ErrorCase): CompileOptions => (c.schema === undefined ? {} : { schema: c.schema });
+
 /**
  * A `NAME.policy` file is a one-file policy set; a `NAME/` directory holds a
- * set of several files (paths relative to it). Either way the expected
- * output is `NAME.golden`.
+ * set of several files (paths relative to it), and may hold a `schema.yaml`.
+ * Either way the expected output is `NAME.golden`.
  */
 function loadErrorCases(): ErrorCase[] {
   const out: ErrorCase[] = [];
@@ -47,9 +53,12 @@ function loadErrorCases(): ErrorCase[] {
       const files = readdirSync(full)
         .filter((f) => f.endsWith('.policy'))
         .sort();
+      const schemaPath = join(full, SCHEMA_FILE);
+      const schema = existsSync(schemaPath) ? { schema: { path: SCHEMA_FILE, text: readFileSync(schemaPath, 'utf8') } } : {};
       out.push({
         name: entry,
         sources: files.map((f) => ({ path: f, text: readFileSync(join(full, f), 'utf8') })),
+        ...schema,
         golden: join(ERRORS_DIR, `${entry}.golden`),
       });
     } else if (entry.endsWith('.policy')) {
@@ -91,6 +100,11 @@ const REQUIRED_CODES = [
   'COMPILE_DUPLICATE_DERIVED_ROLE',
   'COMPILE_DERIVED_ROLE_CYCLE',
   'COMPILE_UNKNOWN_RESOURCE_TYPE',
+  // With a schema (directories holding a schema.yaml):
+  'COMPILE_SCHEMA_INVALID',
+  'COMPILE_SCHEMA_MISSING_TYPE',
+  'COMPILE_UNKNOWN_ATTRIBUTE',
+  'COMPILE_NEVER_TRUE',
 ] as const;
 
 describe('compilePolicySet: errors (golden files in testdata/compile-errors)', () => {
@@ -105,15 +119,16 @@ describe('compilePolicySet: errors (golden files in testdata/compile-errors)', (
     }
   });
 
-  it.each(ERROR_CASES)('$name', ({ sources, golden }) => {
-    const e = compileFailure(sources);
+  it.each(ERROR_CASES)('$name', (c) => {
+    const { sources, schema, golden } = c;
+    const e = compileFailure(sources, optionsOf(c));
     const ds = e.diagnostics;
     const first = ds[0];
     expect(first).toBeDefined();
     if (first === undefined) return;
     // Sorted by file and position, no duplicates, each pointing into the set with a frame.
     expect(ds).toEqual(sortDiagnostics(ds));
-    const paths = sources.map((s) => s.path);
+    const paths = [...sources, ...(schema === undefined ? [] : [schema])].map((s) => s.path);
     for (const d of ds) {
       expect(paths).toContain(d.location.source);
       expect(d.frame).toBeDefined();
@@ -129,7 +144,7 @@ describe('compilePolicySet: errors (golden files in testdata/compile-errors)', (
     const seen = new Set<string>();
     for (const c of ERROR_CASES) {
       try {
-        compilePolicySet(c.sources);
+        compilePolicySet(c.sources, optionsOf(c));
       } catch (e) {
         if (e instanceof CompileError) for (const d of e.diagnostics) seen.add(d.code);
       }

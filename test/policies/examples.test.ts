@@ -50,7 +50,7 @@ const cases: Case[] = [
   { name: 'an admin deletes a secret document', subject: { sub: 'ann', roles: ['admin'] }, action: 'delete', type: 'document', attrs: { ...eng, classification: 'secret' }, want: 'ALLOW', rule: 'document.admins' },
   { name: 'no external share of untagged documents', subject: { sub: 'bob' }, action: 'share', type: 'document', attrs: { ...eng, audience: 'x@partner.example', tags: [] }, want: 'DENY', rule: 'document.external_share' },
   { name: 'external share of shareable documents', subject: { sub: 'bob' }, action: 'share', type: 'document', attrs: { ...eng, audience: 'x@partner.example', tags: ['shareable'] }, want: 'ALLOW', rule: 'document.owners' },
-  { name: 'archived documents are read-only', subject: { sub: 'bob' }, action: 'update', type: 'document', attrs: { ...eng, archived: true }, want: 'DENY', rule: 'documents.policy:32' },
+  { name: 'archived documents are read-only', subject: { sub: 'bob' }, action: 'update', type: 'document', attrs: { ...eng, archived: true }, want: 'DENY', rule: 'documents.policy:34' },
   { name: 'undeclared action', subject: { sub: 'ann', roles: ['admin'] }, action: 'print', type: 'document', attrs: eng, want: 'DENY' },
   // folders
   { name: 'a viewer lists a folder', subject: { sub: 'v', roles: ['viewer'] }, action: 'list', type: 'folder', attrs: { path: '/team/' }, want: 'ALLOW', rule: 'folder.folder_readers' },

@@ -16,7 +16,8 @@ import { EXIT, type CliIO } from '../io.js';
 export const TEST_USAGE = `usage: arbiter test [DIR...] [--config FILE] [--format text|json] [--junit FILE]
                     [--filter TEXT] [--verbose] [--min-coverage N] [--now TIME]
 
-Runs the test suites (*.test.yaml) under each policy directory (default: .)
+Runs the test suites (*.test.yaml) under each policy directory (default: the
+config's \`policies\`, else .)
 against the policies compiled from it, in process, and reports every case,
 rule coverage, and a summary line \`N passed, M failed\`.
 
@@ -30,7 +31,8 @@ rule coverage, and a summary line \`N passed, M failed\`.
   --now TIME         decision time for tests that give none (default: the clock)
 
 exit status: 0 every case passed (and coverage is met), 1 a case failed or
-coverage is below --min-coverage, 2 bad usage, a policy or suite error`;
+coverage is below --min-coverage, 2 bad usage, a policy or suite error,
+3 the config cannot be loaded`;
 
 /** Largest number of suite files read per directory. */
 const MAX_SUITES = 1000;
@@ -85,12 +87,15 @@ export async function runTest(argv: readonly string[], io: CliIO): Promise<numbe
     try {
       config = await loadConfig(configPath, env);
     } catch (e) {
-      if (e instanceof ConfigError) return usage(e.message);
+      if (e instanceof ConfigError) {
+        io.stderr.write(`arbiter test: ${e.message}\n`);
+        return EXIT.CONFIG_ERROR;
+      }
       throw e;
     }
   }
 
-  const dirs = positionals.length === 0 ? ['.'] : positionals;
+  const dirs = positionals.length > 0 ? positionals : [config?.policies ?? '.'];
   const results: RunResult[] = [];
   let broken = false;
   for (const dir of dirs) {
@@ -101,18 +106,28 @@ export async function runTest(argv: readonly string[], io: CliIO): Promise<numbe
   if (broken) return EXIT.USAGE;
 
   let failed = false;
+  if (results.every((r) => r.passed + r.failed === 0)) return usage(values.filter === undefined ? 'the suites have no cases' : `no test matches --filter ${JSON.stringify(values.filter)}`);
+  if (values.format === 'json') {
+    // One document: the result, or a list of them for several directories.
+    io.stdout.write(results.length === 1 ? jsonReport(results[0]!) : `${JSON.stringify(results, null, 2)}\n`);
+  }
   for (const result of results) {
-    if (values.format === 'json') io.stdout.write(jsonReport(result));
-    else io.stdout.write(textReport(result, { verbose: values.verbose }));
+    if (values.format === 'text') io.stdout.write(textReport(result, { verbose: values.verbose }));
     if (result.failed > 0) failed = true;
-    if (minCoverage !== undefined && result.coverage.percent < minCoverage) {
+    if (minCoverage !== undefined && values.filter !== undefined) {
+      io.stderr.write('arbiter test: --min-coverage is not checked with --filter (coverage of a subset of the suites)\n');
+    } else if (minCoverage !== undefined && result.coverage.percent < minCoverage) {
       io.stderr.write(`arbiter test: rule coverage ${result.coverage.percent}% is below --min-coverage ${minCoverage}%\n`);
       failed = true;
     }
   }
   if (values.junit !== undefined) {
     const merged = results.length === 1 ? results[0]! : mergeResults(results);
-    await writeFile(values.junit, junitReport(merged));
+    try {
+      await writeFile(values.junit, junitReport(merged));
+    } catch (e) {
+      return usage(`cannot write --junit ${values.junit}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
   }
   return failed ? EXIT.POLICY_ERROR : EXIT.OK;
 }

@@ -39,9 +39,9 @@ export async function runValidate(argv: readonly string[], io: CliIO): Promise<n
   for (const dir of positionals) {
     try {
       const set = await loadPolicySet(dir);
-      const summary = { directory: dir, ok: true, files: set.sources.length, rules: set.tree.rules.length, revision: set.tree.revision };
+      const summary = { directory: dir, ok: true, files: set.sources.length, rules: set.tree.rules.length, revision: set.tree.revision, ...(set.schemaSource === undefined ? {} : { schema: set.schemaSource.path }) };
       if (values.format === 'json') report.push(summary);
-      else io.stdout.write(`${dir}: ok (${summary.files} files, ${summary.rules} rules, revision ${summary.revision})\n`);
+      else io.stdout.write(`${dir}: ok (${summary.files} files, ${summary.rules} rules, revision ${summary.revision})${set.schemaSource === undefined ? '' : `, type-checked against ${set.schemaSource.path}`}\n`);
     } catch (e) {
       status = EXIT.POLICY_ERROR;
       if (values.format === 'json' && e instanceof CompileError) {
