@@ -4,18 +4,28 @@
  * each request must get), the messages sent on the wire, the load
  * generator's report, and a few measuring helpers.
  *
+ * The same for Envoy's ext_authz (`envoy.service.auth.v3.Authorization/Check`):
+ * a few Envoy-shaped HTTP requests on the routes of policies/gateway.policy,
+ * with the answer each must get.
+ *
  * Nothing here starts a server or times anything.
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ServerUnaryCall } from '@grpc/grpc-js';
 import { importJWK, SignJWT, type JWK, type JWTPayload } from 'jose';
 import { Document, parseDocument } from 'yaml';
+import { memoryDecisionLog } from '../../src/audit/decision-log.js';
 import { parseConfig } from '../../src/config/config.js';
+import { readServeSections } from '../../src/config/server.js';
 import { Engine } from '../../src/engine/engine.js';
 import { PolicyStore } from '../../src/engine/policy-store.js';
 import { parseRequest } from '../../src/engine/request.js';
 import { TokenVerifier } from '../../src/jwt/verify.js';
+import { silentLogger } from '../../src/log/logger.js';
 import { packageRoot } from '../../src/paths.js';
+import { createExtAuthz } from '../../src/server/ext-authz.js';
+import { loadExtAuthzProto } from '../../src/server/proto.js';
 import { jsonToStruct, type ProtoStruct } from '../../src/server/struct.js';
 
 /** The dev issuer and audience (dev/arbiter.yaml, `arbiter token --dev`). */
@@ -135,6 +145,8 @@ export interface MixFile {
   readonly tokenPool: readonly string[];
   /** The subject cache's capacity in the served config: the pool is larger, so cycling it never hits. */
   readonly subjectCacheEntries: number;
+  /** Per ext_authz template: its token (none for a public route), its request, and the answer it must get. */
+  readonly ext: readonly ExtMixTemplate[];
 }
 
 /** The mixes: see load.ts. */
@@ -155,7 +167,7 @@ async function devKey(): Promise<{ key: Awaited<ReturnType<typeof importJWK>>; a
 }
 
 /** Signs `count` tokens, token i with the claims of template i mod T, each with its own `jti`; valid for two hours. */
-export async function signTokens(count: number, templates: readonly Template[] = TEMPLATES): Promise<string[]> {
+export async function signTokens(count: number, templates: readonly { readonly claims: Template['claims'] }[] = TEMPLATES): Promise<string[]> {
   const { key, alg, kid } = await devKey();
   const now = Math.floor(Date.now() / 1000);
   const out: string[] = [];

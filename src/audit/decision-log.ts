@@ -29,6 +29,8 @@ export interface DecisionRecord {
 }
 
 export interface DecisionLog {
+  /** False for `off`: callers may skip building records. */
+  readonly enabled?: boolean;
   write(record: DecisionRecord): void;
   close(): Promise<void>;
 }
@@ -40,7 +42,7 @@ export interface DecisionLog {
  * const log = openDecisionLog('-', 0.1); // every deny, one allow in ten
  */
 export function openDecisionLog(path: string, allowSampleRate: number, random: () => number = Math.random): DecisionLog {
-  if (path === 'off') return { write() {}, close: async () => {} };
+  if (path === 'off') return { enabled: false, write() {}, close: async () => {} };
   const stream: NodeJS.WritableStream | WriteStream = path === '-' ? process.stdout : createWriteStream(path, { flags: 'a' });
   return {
     write(record) {

@@ -130,6 +130,8 @@ export class Engine {
   readonly #verifier: TokenVerifier | undefined;
   readonly #cache: DecisionCache<Decision> | undefined;
   readonly #metrics: Metrics | undefined;
+  readonly #decisionCounters = new Map<string, { inc(): void }>();
+  readonly #durationHistograms = new Map<string, { observe(v: number): void }>();
   readonly #validateRequests: RequestValidationMode;
   readonly #onSchemaViolation: ((event: SchemaViolationEvent) => void) | undefined;
 
@@ -326,7 +328,22 @@ export class Engine {
   #count(api: Api, tree: DecisionTree, type: string, d: EngineDecision, started: number): void {
     const m = this.#metrics;
     if (m === undefined) return;
-    m.decisions.inc({ api, decision: d.decision, reason: d.reason, resource_type: tree.resources.has(type) ? type : '(undeclared)' });
-    m.decisionDuration.observe({ api, cached: String(d.cached) }, (performance.now() - started) / 1000);
+    // Label children are looked up once per label set: prom-client hashes label objects on every call otherwise.
+    // The sets are small and fixed (APIs × decisions × reasons × declared types).
+    const resourceType = tree.resources.has(type) ? type : '(undeclared)';
+    const key = `${api}\0${d.decision}\0${d.reason}\0${resourceType}`;
+    let counter = this.#decisionCounters.get(key);
+    if (counter === undefined) {
+      counter = m.decisions.labels({ api, decision: d.decision, reason: d.reason, resource_type: resourceType });
+      this.#decisionCounters.set(key, counter);
+    }
+    counter.inc();
+    const hkey = `${api}\0${d.cached}`;
+    let histogram = this.#durationHistograms.get(hkey);
+    if (histogram === undefined) {
+      histogram = m.decisionDuration.labels({ api, cached: String(d.cached) });
+      this.#durationHistograms.set(hkey, histogram);
+    }
+    histogram.observe((performance.now() - started) / 1000);
   }
 }

@@ -270,6 +270,7 @@ function writeLog(
   d: EngineDecision,
   started: number,
 ): void {
+  if (deps.decisionLog.enabled === false) return;
   deps.decisionLog.write({
     time: new Date().toISOString(),
     request_id: requestId,

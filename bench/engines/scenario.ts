@@ -1,0 +1,236 @@
+/**
+ * The cross-engine scenario (`npm run bench:engines`): one document policy,
+ * written once per engine, plus N per-tenant rules that the main request
+ * stream never matches.
+ *
+ * This module holds what every engine shares: the seeded pools of subjects
+ * and documents, the request stream (as indices into the pools, so it costs
+ * little memory and each engine builds its own request form from it), the
+ * per-tenant rule list and the probes. The policy text of each engine is in
+ * `policies.ts`; the engines themselves in `engines.ts`.
+ *
+ * Everything is deterministic (mulberry32, never `Math.random`): every child
+ * process sees exactly the same requests, so decisions can be compared
+ * request by request across engines and across N.
+ */
+import { mulberry32 } from '../scenario.js';
+
+/** Extra-rule counts measured by default; 0 is the baseline of the scaling table. */
+export const RULE_COUNTS: readonly number[] = [0, 10, 100, 1000, 10000];
+/** Requests in the main stream. */
+export const STREAM_SIZE = 100_000;
+/** Seed of the main stream; any constant will do, as long as every child uses the same one. */
+export const STREAM_SEED = 0x0a7b_17e5;
+/** Tenant of every subject and document of the main stream; extra rules name `t0`, `t1`, … */
+export const MAIN_TENANT = 'main';
+
+/** Static roles, least powerful first (`admin > editor > viewer`). */
+export type Role = 'viewer' | 'editor' | 'admin';
+export type Classification = 'public' | 'internal' | 'secret';
+/** The three document actions of the scenario. */
+export type Action = 'read' | 'update' | 'delete';
+export const ACTIONS: readonly Action[] = ['read', 'update', 'delete'];
+
+// Type aliases rather than interfaces: only aliases are assignable to
+// Arbiter's index-signature `Attributes` type.
+
+/** A subject's attributes, as a gateway would pass them. */
+export type Subject = {
+  readonly sub: string;
+  readonly roles: readonly Role[];
+  readonly department: string;
+  readonly suspended: boolean;
+  readonly tenant: string;
+};
+
+/** A document's attributes. */
+export type Doc = {
+  readonly owner: string;
+  readonly department: string;
+  readonly classification: Classification;
+  readonly tenant: string;
+};
+
+/** A document with its id. */
+export interface DocEntry {
+  readonly id: string;
+  readonly doc: Doc;
+}
+
+/** One request of the stream, engine-neutral: a subject, an action and a document of the pools. */
+export interface Entry {
+  readonly subject: Subject;
+  readonly action: Action;
+  readonly doc: DocEntry;
+}
+
+/** The seeded pools and the stream built over them. */
+export interface Workload {
+  readonly subjects: readonly Subject[];
+  readonly docs: readonly DocEntry[];
+  readonly stream: readonly Entry[];
+}
+
+const DEPARTMENTS = ['engineering', 'sales', 'finance', 'legal', 'support', 'marketing'] as const;
+const SUBJECT_COUNT = 400;
+const DOC_COUNT = 2_000;
+/** Share of requests aimed at a document the subject owns. */
+const OWN_DOC_SHARE = 0.15;
+
+function pick<T>(rand: () => number, items: readonly T[]): T {
+  const item = items[Math.floor(rand() * items.length)];
+  if (item === undefined) throw new Error('pick from an empty list');
+  return item;
+}
+
+/** Picks by weight; weights need not sum to 1. */
+function weighted<T>(rand: () => number, choices: ReadonlyArray<readonly [T, number]>): T {
+  const total = choices.reduce((s, [, w]) => s + w, 0);
+  let r = rand() * total;
+  for (const [value, w] of choices) {
+    r -= w;
+    if (r < 0) return value;
+  }
+  const last = choices[choices.length - 1];
+  if (last === undefined) throw new Error('weighted choice from an empty list');
+  return last[0];
+}
+
+/**
+ * The pools and the main stream: 400 subjects (mixed roles, 3 % suspended),
+ * 2,000 documents, and `size` requests of mixed subjects and actions, about
+ * 15 % of them aimed at the subject's own documents. Everything is in tenant
+ * `main`.
+ *
+ * @param size number of requests
+ * @param seed PRNG seed
+ */
+export function workload(size: number = STREAM_SIZE, seed: number = STREAM_SEED): Workload {
+  const rand = mulberry32(seed);
+  const subjects: Subject[] = [];
+  for (let i = 0; i < SUBJECT_COUNT; i++) {
+    const roles = weighted<readonly Role[]>(rand, [
+      [['viewer'], 45],
+      [['editor'], 30],
+      [['viewer', 'editor'], 5],
+      [['admin'], 7],
+      [[], 13],
+    ]);
+    subjects.push({ sub: `u${i}`, roles, department: pick(rand, DEPARTMENTS), suspended: rand() < 0.03, tenant: MAIN_TENANT });
+  }
+  const docs: DocEntry[] = [];
+  const owned = new Map<string, DocEntry[]>();
+  for (let i = 0; i < DOC_COUNT; i++) {
+    // The first SUBJECT_COUNT documents go one to each subject, so every subject owns at least one.
+    const owner = i < SUBJECT_COUNT ? `u${i}` : pick(rand, subjects).sub;
+    const classification = weighted<Classification>(rand, [
+      ['public', 30],
+      ['internal', 55],
+      ['secret', 15],
+    ]);
+    const entry: DocEntry = { id: `doc-${i}`, doc: { owner, department: pick(rand, DEPARTMENTS), classification, tenant: MAIN_TENANT } };
+    docs.push(entry);
+    const list = owned.get(owner);
+    if (list === undefined) owned.set(owner, [entry]);
+    else list.push(entry);
+  }
+  const stream: Entry[] = [];
+  for (let i = 0; i < size; i++) {
+    const subject = pick(rand, subjects);
+    const action = weighted<Action>(rand, [
+      ['read', 50],
+      ['update', 30],
+      ['delete', 20],
+    ]);
+    const own = rand() < OWN_DOC_SHARE ? owned.get(subject.sub) : undefined;
+    stream.push({ subject, action, doc: own !== undefined ? pick(rand, own) : pick(rand, docs) });
+  }
+  return { subjects, docs, stream };
+}
+
+// ---------------------------------------------------------------- extra rules
+
+/** One per-tenant rule, engine-neutral; each engine writes it in its own language. */
+export interface TenantRule {
+  /** Rule name without the resource type, e.g. `tenant_t3_edit` (Arbiter reports `document.tenant_t3_edit`). */
+  readonly name: string;
+  readonly tenant: string;
+  /**
+   * `edit`: permit read, update when the subject is an editor of the tenant
+   * and the document is the tenant's. `isolation`: forbid every action when
+   * the subject belongs to the tenant and the document does not.
+   */
+  readonly kind: 'edit' | 'isolation';
+}
+
+/** How N extra rules split into permits and forbids (half each; an odd one goes to permits). */
+export function tenantRuleSplit(extraRules: number): { readonly permits: number; readonly forbids: number } {
+  return { permits: Math.ceil(extraRules / 2), forbids: Math.floor(extraRules / 2) };
+}
+
+/** The N extra rules in policy order: a tenant's permit and forbid side by side, as an author would write them. */
+export function tenantRules(extraRules: number): TenantRule[] {
+  const { permits, forbids } = tenantRuleSplit(extraRules);
+  const out: TenantRule[] = [];
+  for (let i = 0; i < permits; i++) {
+    const t = `t${i}`;
+    out.push({ name: `tenant_${t}_edit`, tenant: t, kind: 'edit' });
+    if (i < forbids) out.push({ name: `tenant_${t}_isolation`, tenant: t, kind: 'isolation' });
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- probes
+
+/** A request whose decision is known for this N; it proves the extra rules are live in an engine. */
+export interface Probe {
+  readonly name: string;
+  readonly entry: Entry;
+  readonly allow: boolean;
+  /**
+   * The rule that alone decides this probe (a tenant rule), when there is
+   * one: engines that report deciding rules must name it.
+   */
+  readonly decidingRule: string | null;
+}
+
+/**
+ * Probes aimed at the extra rules. At N = 0 they show the baseline (the
+ * tenant editor gets nothing, the tenant admin reads the public document);
+ * with extra rules, the decisions of probes 1, 2 and 4 flip, which only the
+ * tenant rules can do — in every engine.
+ */
+export function probes(extraRules: number): Probe[] {
+  const { permits, forbids } = tenantRuleSplit(extraRules);
+  // The last permit: the one a linear scan reaches last.
+  const pt = `t${Math.max(permits - 1, 0)}`;
+  const editor: Subject = { sub: `probe-editor-${pt}`, roles: ['editor'], department: 'sales', suspended: false, tenant: pt };
+  // Another department and not the owner, so no base rule grants it.
+  const tenantDoc: DocEntry = { id: 'probe-doc-1', doc: { owner: 'someone-else', department: 'legal', classification: 'internal', tenant: pt } };
+  const editRule = permits > 0 ? `tenant_${pt}_edit` : null;
+  const ft = `t${Math.floor(forbids / 2)}`;
+  // An admin, so that only the isolation forbid can make it DENY.
+  const admin: Subject = { sub: `probe-admin-${ft}`, roles: ['admin'], department: 'sales', suspended: false, tenant: ft };
+  const mainDoc: DocEntry = { id: 'probe-doc-2', doc: { owner: 'u1', department: 'sales', classification: 'public', tenant: MAIN_TENANT } };
+  const ownDoc: DocEntry = { id: 'probe-doc-3', doc: { owner: 'u1', department: 'legal', classification: 'internal', tenant: ft } };
+  return [
+    { name: `editor of ${pt} reads a ${pt} document`, entry: { subject: editor, action: 'read', doc: tenantDoc }, allow: permits > 0, decidingRule: editRule },
+    { name: `editor of ${pt} updates a ${pt} document`, entry: { subject: editor, action: 'update', doc: tenantDoc }, allow: permits > 0, decidingRule: editRule },
+    // The tenant permit covers read and update only.
+    { name: `editor of ${pt} deletes a ${pt} document`, entry: { subject: editor, action: 'delete', doc: tenantDoc }, allow: false, decidingRule: null },
+    {
+      name: `admin of ${ft} reads a public document of tenant ${MAIN_TENANT}`,
+      entry: { subject: admin, action: 'read', doc: mainDoc },
+      allow: forbids === 0,
+      decidingRule: forbids > 0 ? `tenant_${ft}_isolation` : null,
+    },
+    { name: `admin of ${ft} reads a document of its own tenant`, entry: { subject: admin, action: 'read', doc: ownDoc }, allow: true, decidingRule: null },
+  ];
+}
+
+/** Subjects of the probes (Casbin must know their role assignments up front). */
+export function probeSubjects(extraRules: number): Subject[] {
+  const seen = new Map<string, Subject>();
+  for (const p of probes(extraRules)) seen.set(p.entry.subject.sub, p.entry.subject);
+  return [...seen.values()];
+}
