@@ -7,6 +7,7 @@
  * Cedar and Casbin are imported only by the worker that runs them, so they
  * never weigh on another engine's memory.
  */
+import type { AuthorizationAnswer, AuthorizationCall, EntityJson, StatefulAuthorizationCall } from '@cedar-policy/cedar-wasm/nodejs';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
@@ -196,9 +197,7 @@ function createJsMap(n: number): Engine<Entry> {
 // ---------------------------------------------------------------- Cedar
 
 type Cedar = typeof import('@cedar-policy/cedar-wasm/nodejs');
-type CedarEntity = import('@cedar-policy/cedar-wasm/nodejs').EntityJson;
 type CedarUid = { readonly type: string; readonly id: string };
-type CedarAnswer = import('@cedar-policy/cedar-wasm/nodejs').AuthorizationAnswer;
 
 /** A Cedar request without the policy part (the stateful and stateless calls differ only in that). */
 interface CedarRequest {
@@ -206,11 +205,11 @@ interface CedarRequest {
   readonly action: CedarUid;
   readonly resource: CedarUid;
   readonly context: Record<string, never>;
-  readonly entities: CedarEntity[];
+  readonly entities: EntityJson[];
 }
 
 const CEDAR_SET_ID = 'bench';
-const CEDAR_ROLES: CedarEntity[] = [
+const CEDAR_ROLES: EntityJson[] = [
   { uid: { type: 'Role', id: 'admin' }, attrs: {}, parents: [{ type: 'Role', id: 'editor' }] },
   { uid: { type: 'Role', id: 'editor' }, attrs: {}, parents: [{ type: 'Role', id: 'viewer' }] },
   { uid: { type: 'Role', id: 'viewer' }, attrs: {}, parents: [] },
@@ -226,8 +225,8 @@ const CEDAR_ACTIONS: Record<string, CedarUid> = {
  * document of the pools (as a caller with an entity cache would).
  */
 function cedarRequestBuilder(): (e: Entry) => CedarRequest {
-  const users = new Map<Subject, CedarEntity>();
-  const docs = new Map<Doc, CedarEntity>();
+  const users = new Map<Subject, EntityJson>();
+  const docs = new Map<Doc, EntityJson>();
   const empty: Record<string, never> = {};
   return (e) => {
     let user = users.get(e.subject);
@@ -256,31 +255,31 @@ function cedarRequestBuilder(): (e: Entry) => CedarRequest {
   };
 }
 
-function cedarAllow(a: CedarAnswer): boolean {
+function cedarAllow(a: AuthorizationAnswer): boolean {
   if (a.type !== 'success') throw new Error(`cedar failed: ${a.errors.map((e) => e.message).join('; ')}`);
   return a.response.decision === 'allow';
 }
 
-function cedarVerify(a: CedarAnswer): { allow: boolean; problem: string | null } {
+function cedarVerify(a: AuthorizationAnswer): { allow: boolean; problem: string | null } {
   if (a.type !== 'success') return { allow: false, problem: `cedar failed: ${a.errors.map((e) => e.message).join('; ')}` };
   const errs = a.response.diagnostics.errors;
   const problem = errs.length === 0 ? null : `cedar evaluation errors: ${errs.map((e) => `${e.policyId}: ${e.error.message}`).join('; ')}`;
   return { allow: a.response.decision === 'allow', problem };
 }
 
-function cedarExplain(a: CedarAnswer): Explained {
+function cedarExplain(a: AuthorizationAnswer): Explained {
   if (a.type !== 'success') throw new Error(`cedar failed: ${a.errors.map((e) => e.message).join('; ')}`);
   return { allow: a.response.decision === 'allow', rules: a.response.diagnostics.reason };
 }
 
 /** Cedar with the policy set preparsed once (`preparsePolicySet`) and `statefulIsAuthorized` per request. */
-async function createCedar(n: number): Promise<Engine<import('@cedar-policy/cedar-wasm/nodejs').StatefulAuthorizationCall>> {
+async function createCedar(n: number): Promise<Engine<StatefulAuthorizationCall>> {
   const cedar: Cedar = await import('@cedar-policy/cedar-wasm/nodejs');
   const policies = cedarPolicies(n);
   const { value: parsed, ms } = timed(() => cedar.preparsePolicySet(CEDAR_SET_ID, { staticPolicies: policies }));
   if (parsed.type !== 'success') throw new Error(`cedar preparsePolicySet failed: ${parsed.errors.map((e) => e.message).join('; ')}`);
   const build = cedarRequestBuilder();
-  const call = (e: Entry): import('@cedar-policy/cedar-wasm/nodejs').StatefulAuthorizationCall => ({ ...build(e), preparsedPolicySetId: CEDAR_SET_ID });
+  const call = (e: Entry): StatefulAuthorizationCall => ({ ...build(e), preparsedPolicySetId: CEDAR_SET_ID });
   return {
     version: `cedar-wasm ${cedar.getCedarSDKVersion()} (Cedar ${cedar.getCedarVersion()})`,
     setupMs: ms,
@@ -293,11 +292,11 @@ async function createCedar(n: number): Promise<Engine<import('@cedar-policy/ceda
 }
 
 /** Cedar's stateless `isAuthorized`: the policy set travels with (and is parsed on) every call. */
-async function createCedarStateless(n: number): Promise<Engine<import('@cedar-policy/cedar-wasm/nodejs').AuthorizationCall>> {
+async function createCedarStateless(n: number): Promise<Engine<AuthorizationCall>> {
   const cedar: Cedar = await import('@cedar-policy/cedar-wasm/nodejs');
   const { value: policies, ms } = timed(() => ({ staticPolicies: cedarPolicies(n) }));
   const build = cedarRequestBuilder();
-  const call = (e: Entry): import('@cedar-policy/cedar-wasm/nodejs').AuthorizationCall => ({ ...build(e), policies });
+  const call = (e: Entry): AuthorizationCall => ({ ...build(e), policies });
   return {
     version: `cedar-wasm ${cedar.getCedarSDKVersion()} (Cedar ${cedar.getCedarVersion()})`,
     setupMs: ms,

@@ -29,7 +29,6 @@ export type Role = 'viewer' | 'editor' | 'admin';
 export type Classification = 'public' | 'internal' | 'secret';
 /** The three document actions of the scenario. */
 export type Action = 'read' | 'update' | 'delete';
-export const ACTIONS: readonly Action[] = ['read', 'update', 'delete'];
 
 // Type aliases rather than interfaces: only aliases are assignable to
 // Arbiter's index-signature `Attributes` type.

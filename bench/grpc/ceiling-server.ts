@@ -6,12 +6,17 @@
  * response has the fields and about the size of a real Arbiter answer, so the
  * ceiling pays the same (de)serialization as Arbiter does, and nothing else.
  *
+ * It also serves Envoy's `envoy.service.auth.v3.Authorization` (loadExtAuthzProto,
+ * as Arbiter does when ext_authz is on), whose Check answers one constant OK
+ * shaped like Arbiter's allow under the bench config (dev/arbiter.yaml's
+ * `upstream_headers`): status code 0 and an `ok_response` setting two headers.
+ *
  * `node dist/bench/grpc/ceiling-server.js [HOST:PORT]` (default 127.0.0.1:0)
  * prints `{"port": N, "pid": P}` on stdout once listening; SIGTERM stops it.
  */
 import * as grpc from '@grpc/grpc-js';
 import { SERVE_DEFAULTS } from '../../src/config/server.js';
-import { loadAuthorizerProto } from '../../src/server/proto.js';
+import { loadAuthorizerProto, loadExtAuthzProto } from '../../src/server/proto.js';
 
 /** Shaped like Arbiter's answer to a cached permit. */
 const CONSTANT_ALLOW = {
@@ -21,6 +26,18 @@ const CONSTANT_ALLOW = {
   policy_revision: '89ebbf499b0c046d',
   request_id: '0b0e8c6e-3f8a-4d43-9a55-7b3b6c1f2d10',
   cached: true,
+};
+
+/** Shaped like Arbiter's ext_authz answer to an allowed request (src/server/ext-authz.ts `allowed`, dev/arbiter.yaml's upstream headers). */
+const CONSTANT_EXT_OK = {
+  status: { code: 0, message: '' },
+  ok_response: {
+    headers: [
+      { header: { key: 'x-arbiter-subject', value: 'carol' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+      { header: { key: 'x-arbiter-rule', value: 'document.admins' }, append_action: 'OVERWRITE_IF_EXISTS_OR_ADD' },
+    ],
+    headers_to_remove: [],
+  },
 };
 
 async function main(): Promise<void> {
@@ -36,6 +53,9 @@ async function main(): Promise<void> {
     Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, CONSTANT_ALLOW),
     CheckBatch: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) =>
       callback({ code: grpc.status.UNIMPLEMENTED, details: 'the ceiling server answers Check only' }),
+  });
+  server.addService(loadExtAuthzProto().authorization, {
+    Check: (_call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => callback(null, CONSTANT_EXT_OK),
   });
   const port = await new Promise<number>((resolve, reject) => {
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (err, p) => (err === null ? resolve(p) : reject(err)));

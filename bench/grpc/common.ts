@@ -204,7 +204,7 @@ export function missId(base: string, run: string, loop: number, n: number): stri
  * (verifier, policies, request parser). Also checks, in process, that what the
  * `misses` and `token-misses` mixes change (the resource id, the token) does
  * not change the decision, so the load generator can hold every answer to its
- * template's.
+ * template's. Then the same for ext_authz (see buildExtMix).
  *
  * @throws {Error} when a changed request decides differently, or the mix has no ALLOW or no DENY
  */
@@ -240,11 +240,16 @@ export async function buildMix(poolSize: number): Promise<MixFile> {
     }
     const decisions = new Set(templates.map((t) => t.expected.decision));
     if (!decisions.has('ALLOW') || !decisions.has('DENY')) throw new Error('the mix must hold both ALLOW and DENY decisions');
-    return { templates, tokenPool: pool, subjectCacheEntries: config.jwt.cache.maxEntries };
+    const ext = await buildExtMix(config, store, verifier);
+    return { templates, tokenPool: pool, subjectCacheEntries: config.jwt.cache.maxEntries, ext };
   } finally {
     verifier.close();
   }
 }
+
+/** The APIs measured. */
+export const APIS = ['check', 'ext_authz'] as const;
+export type Api = (typeof APIS)[number];
 
 /** A CheckRequest message as proto-loader encodes it (keepCase, oneofs). */
 export interface CheckRequestMsg {
@@ -264,10 +269,198 @@ export function checkMessage(token: string, r: RequestJson, id: string = r.resou
   };
 }
 
+// ---------------------------------------------------------------------------
+// Envoy ext_authz (envoy.service.auth.v3.Authorization/Check).
+
+/** One HTTP request of the ext_authz mixes, on a route of policies/gateway.policy. */
+export interface ExtTemplate {
+  readonly name: string;
+  /** The claims of its bearer token; absent: no `authorization` header. */
+  readonly claims?: Template['claims'];
+  readonly method: string;
+  /** The path; for a route with a resource id, the path up to the id. */
+  readonly path: string;
+  /** The resource id that ends the path (`ext-misses` puts a distinct one there on every call); absent: the path is fixed. */
+  readonly id?: string;
+}
+
+/**
+ * The fixed Envoy requests, over the routes of policies/gateway.policy: an
+ * admin reads a document (allowed), a viewer deletes one and an editor of no
+ * matching department updates one (denied: 403), an auditor views the admin
+ * console (a `**` route), and the public health check (no token).
+ */
+export const EXT_TEMPLATES: readonly ExtTemplate[] = [
+  { name: 'admin reads a document', claims: { sub: 'carol', roles: ['admin'], department: 'it' }, method: 'GET', path: '/api/documents/', id: 'spec-42' },
+  { name: 'viewer deletes a document', claims: { sub: 'bob', roles: ['viewer'] }, method: 'DELETE', path: '/api/documents/', id: 'plan-7' },
+  { name: 'editor updates a document', claims: { sub: 'alice', roles: ['editor'], department: 'engineering' }, method: 'PUT', path: '/api/documents/', id: 'roadmap-1' },
+  { name: 'auditor views the admin console', claims: { sub: 'erin', roles: ['auditor'] }, method: 'GET', path: '/admin/audit-log' },
+  { name: 'public health check, no token', method: 'GET', path: '/healthz' },
+];
+
+/** An ext_authz template as the load generator gets it: its token, and the answer it must get. */
+export interface ExtMixTemplate {
+  readonly name: string;
+  readonly token?: string;
+  readonly method: string;
+  readonly path: string;
+  readonly id?: string;
+  /** Envoy's request id (stream id and `x-request-id`) of its fixed request. */
+  readonly requestId: string;
+  /** The answer as {@link extAnswer} sums it up; every answer to this template, whatever the id, must equal it. */
+  readonly answer: string;
+  /** Whether the answer lets the request through (`ok_response`). */
+  readonly allowed: boolean;
+  /** Whether the in-process server answered a repeat from the decision cache (a public route makes no decision to cache). */
+  readonly cacheable: boolean;
+}
+
+/** The ext_authz mixes: see load.ts. */
+export const EXT_MIXES = ['ext-hits', 'ext-misses'] as const;
+export type ExtMix = (typeof EXT_MIXES)[number];
+
+/** What each ext_authz mix does to Arbiter's two caches (printed with the tables). */
+export const EXT_MIX_NOTES: Readonly<Record<ExtMix, string>> = {
+  'ext-hits': `${EXT_TEMPLATES.length} fixed Envoy requests repeated (${EXT_TEMPLATES.map((t) => `${t.method} ${t.path}${t.id ?? ''}`).join(', ')}): decision cache hit, subject cache hit; the public route is answered from the routes alone`,
+  'ext-misses': `the ${EXT_TEMPLATES.filter((t) => t.id !== undefined).length} requests with a document id, every call a distinct id in the path (and its own request id), same tokens: decision cache miss, subject cache hit — evaluation runs, JWT verification does not`,
+};
+
+/** Every mix the load generator knows. */
+export type AnyMix = Mix | ExtMix;
+export const isExtMix = (m: string): m is ExtMix => (EXT_MIXES as readonly string[]).includes(m);
+
+/** An ext_authz CheckRequest as proto-loader encodes it (keepCase). */
+export interface ExtCheckRequestMsg {
+  attributes: {
+    source: object;
+    destination: object;
+    request: { time: { seconds: number; nanos: number }; http: { id: string; method: string; headers: Record<string, string>; path: string; host: string; scheme: string; protocol: string } };
+  };
+}
+
+/** The request id of an `ext-misses` call (the characters Arbiter accepts in one): distinct for every (run, loop, call). */
+export function extRequestId(run: string, loop: number, n: number): string {
+  return `${run}.${loop}.${n}`;
+}
+
+/** Envoy's CheckRequest for one HTTP request (the shape of test/server/ext-authz.test.ts): lower-case headers with the pseudo-headers, the source and destination peers. */
+export function envoyMessage(method: string, token: string | undefined, path: string, requestId: string, seconds: number): ExtCheckRequestMsg {
+  const host = 'api.example.test';
+  return {
+    attributes: {
+      source: { address: { socket_address: { address: '192.0.2.10', port_value: 51_234 } } },
+      destination: { address: { socket_address: { address: '10.0.0.5', port_value: 8443 } }, principal: 'spiffe://cluster.local/ns/edge/sa/gateway' },
+      request: {
+        time: { seconds, nanos: 0 },
+        http: {
+          id: requestId,
+          method,
+          headers: {
+            ':authority': host,
+            ':method': method,
+            ':path': path,
+            ':scheme': 'https',
+            accept: 'application/json',
+            'user-agent': 'curl/8.5.0',
+            'x-forwarded-proto': 'https',
+            'x-request-id': requestId,
+            ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+          },
+          path,
+          host,
+          scheme: 'https',
+          protocol: 'HTTP/1.1',
+        },
+      },
+    },
+  };
+}
+
+/** An ext_authz CheckResponse as the client decodes it (PROTO_LOADER_OPTIONS: defaults off, so a zero code is absent; oneofs named). */
+export interface ExtCheckResponseMsg {
+  status?: { code?: number; message?: string } | null;
+  http_response?: string;
+  ok_response?: { headers?: { header?: { key?: string; value?: string } | null }[]; headers_to_remove?: string[] } | null;
+  denied_response?: { status?: { code?: string } | null; body?: string } | null;
+}
+
+/**
+ * What an answer says, as one line: the gRPC-in-message status code and,
+ * when allowed, the headers set and removed upstream; when denied, the HTTP
+ * status and the reason (the status message). The denial's body is left
+ * out: it carries the request id.
+ */
+export function extAnswer(res: ExtCheckResponseMsg): string {
+  const code = res.status?.code ?? 0;
+  if (res.http_response === 'ok_response') {
+    const ok = res.ok_response;
+    const set = (ok?.headers ?? []).map((h) => `${h.header?.key ?? ''}: ${h.header?.value ?? ''}`).join(', ');
+    return `${code} ok [${set}] remove [${(ok?.headers_to_remove ?? []).join(', ')}]`;
+  }
+  if (res.http_response === 'denied_response') return `${code} denied ${res.denied_response?.status?.code ?? '?'} ${res.status?.message ?? ''}`;
+  return `${code} no http_response`;
+}
+
+type UnaryHandler = (call: ServerUnaryCall<unknown, unknown>, callback: (err: unknown, res?: unknown) => void) => void;
+
+/**
+ * The ext_authz templates with their expected answers: signs their tokens and
+ * asks Arbiter's own ext_authz handler (createExtAuthz, on an engine with the
+ * served config's decision cache), in process, through the wire format both
+ * ways. Checks that a repeat of each request with a token is answered from
+ * the decision cache, and that a distinct id in the path changes the cache
+ * key (a miss) but not the answer.
+ */
+async function buildExtMix(config: ReturnType<typeof parseConfig>, store: PolicyStore, verifier: TokenVerifier): Promise<ExtMixTemplate[]> {
+  const serve = readServeSections(config.root);
+  if (!serve.extAuthz.enabled) throw new Error('the bench config has ext_authz off');
+  const engine = new Engine(store, { verifier, cache: serve.cache });
+  const log = memoryDecisionLog();
+  const handler = createExtAuthz({ engine, decisionLog: log, logger: silentLogger, options: serve.extAuthz })['Check'] as unknown as UnaryHandler;
+  const method = loadExtAuthzProto().authorization['Check']!;
+  const ask = (msg: ExtCheckRequestMsg): Promise<{ answer: string; allowed: boolean; cached: boolean }> =>
+    new Promise((resolve, reject) => {
+      const before = log.records.length;
+      const request = method.requestDeserialize(method.requestSerialize(msg));
+      handler({ request } as ServerUnaryCall<unknown, unknown>, (err, res) => {
+        if (err !== null && err !== undefined) {
+          reject(new Error(`ext_authz in process: ${(err as Error).message}`));
+          return;
+        }
+        const decoded = method.responseDeserialize(method.responseSerialize(res)) as ExtCheckResponseMsg;
+        resolve({ answer: extAnswer(decoded), allowed: decoded.http_response === 'ok_response', cached: log.records[before]?.cached === true });
+      });
+    });
+  const tokens = await signTokens(EXT_TEMPLATES.length, EXT_TEMPLATES.map((t) => ({ claims: t.claims ?? { sub: 'unused' } })));
+  const seconds = Math.floor(Date.now() / 1000);
+  const out: ExtMixTemplate[] = [];
+  for (const [i, t] of EXT_TEMPLATES.entries()) {
+    const token = t.claims === undefined ? undefined : tokens[i]!;
+    const requestId = crypto.randomUUID();
+    const msg = envoyMessage(t.method, token, t.path + (t.id ?? ''), requestId, seconds);
+    const first = await ask(msg);
+    if (first.answer.includes('TOKEN_')) throw new Error(`ext_authz template "${t.name}": its token was refused (${first.answer})`);
+    const again = await ask(msg);
+    if (again.answer !== first.answer) throw new Error(`ext_authz template "${t.name}": a repeat answers differently (${first.answer} → ${again.answer})`);
+    if (token !== undefined && !again.cached) throw new Error(`ext_authz template "${t.name}": a repeat was not answered from the decision cache`);
+    if (t.id !== undefined) {
+      const moved = await ask(envoyMessage(t.method, token, t.path + missId(t.id, 'probe', 63, 123_456), extRequestId('probe', 63, 123_456), seconds));
+      if (moved.answer !== first.answer) throw new Error(`ext_authz template "${t.name}": a distinct id changes the answer (${first.answer} → ${moved.answer})`);
+      if (moved.cached) throw new Error(`ext_authz template "${t.name}": a distinct id was answered from the decision cache`);
+    }
+    out.push({ name: t.name, ...(token === undefined ? {} : { token }), method: t.method, path: t.path, ...(t.id === undefined ? {} : { id: t.id }), requestId, answer: first.answer, allowed: first.allowed, cacheable: again.cached });
+  }
+  if (!out.some((t) => t.allowed) || !out.some((t) => !t.allowed)) throw new Error('the ext_authz mix must hold both allowed and denied requests');
+  if (!out.some((t) => t.id !== undefined)) throw new Error('the ext_authz mix has no request with an id: ext-misses would be empty');
+  return out;
+}
+
 /** What one load-generator run prints (one JSON line on stdout). */
 export interface LoadResult {
   readonly target: string;
   readonly mix: string;
+  /** The API called: `check` (arbiter.v1.Authorizer/Check) or `ext_authz` (envoy.service.auth.v3.Authorization/Check). */
+  readonly api: Api;
   readonly concurrency: number;
   readonly channels: number;
   /** Length of the timed window, seconds. */
@@ -282,7 +475,7 @@ export interface LoadResult {
   readonly errorExamples: readonly string[];
   readonly allow: number;
   readonly deny: number;
-  /** Answers that said `cached: true` (decision cache hits). */
+  /** Answers that said `cached: true` (decision cache hits); always 0 for ext_authz, whose answers do not say. */
   readonly cached: number;
   /** Answers that differ from the expected decision of their request. */
   readonly mismatches: number;

@@ -2,7 +2,7 @@
  * The load generator, in its own process:
  *
  *   node dist/bench/grpc/load.js --target HOST:PORT --concurrency C --seconds S
- *        [--warmup W] [--mix hits|misses|token-misses] [--expect arbiter|allow]
+ *        [--warmup W] [--mix hits|misses|token-misses|ext-hits|ext-misses] [--expect arbiter|allow]
  *        [--mix-file FILE] [--channels N] [--server-pid PID] [--pool-start K]
  *        [--client-options JSON]
  *
@@ -10,7 +10,8 @@
  * pool per channel), waits until they are connected, then runs C concurrent
  * loops of unary Check — loop j on channel j mod N, each loop sending its next
  * call as soon as the previous one answers — for W seconds of warm-up and S
- * timed seconds. Latency is per call (process.hrtime.bigint, from just before
+ * timed seconds (the `ext-*` mixes call Envoy's ext_authz Check,
+ * envoy.service.auth.v3.Authorization, instead). Latency is per call (process.hrtime.bigint, from just before
  * the call is made to its callback); the timed window counts the calls that
  * complete inside it. Prints one JSON line, a {@link LoadResult}.
  *
@@ -21,14 +22,42 @@
  * expected decision of its template (computed in process by run.ts);
  * `--expect allow` (the ceiling server) to ALLOW.
  *
+ * ext_authz mixes (common.ts EXT_MIX_NOTES): `ext-hits` repeats the fixed
+ * Envoy requests of the ext_authz templates; `ext-misses` sends those with a
+ * document id, each call with a distinct id in the path and its own request
+ * id, with the templates' tokens. `--expect arbiter` holds every answer to its
+ * template's (status code, allowed or denied, HTTP status and reason, headers
+ * for the upstream; computed in process by run.ts); `--expect allow` (the
+ * ceiling server) to status code 0 with an `ok_response`.
+ *
  * Tokens are signed before timing starts: read from --mix-file (run.ts writes
  * it), or signed here when it is absent.
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
-import { authorizerClient } from '../../src/server/proto.js';
-import { buildMix, checkMessage, machineBusyCpuSeconds, MIXES, missId, processTreeCpuSeconds, quantile, type CheckRequestMsg, type Expected, type LoadResult, type Mix, type MixFile } from './common.js';
+import { authorizerClient, extAuthzClient } from '../../src/server/proto.js';
+import {
+  buildMix,
+  checkMessage,
+  envoyMessage,
+  EXT_MIXES,
+  extAnswer,
+  extRequestId,
+  isExtMix,
+  machineBusyCpuSeconds,
+  MIXES,
+  missId,
+  processTreeCpuSeconds,
+  quantile,
+  type AnyMix,
+  type CheckRequestMsg,
+  type ExtCheckRequestMsg,
+  type ExtCheckResponseMsg,
+  type Expected,
+  type LoadResult,
+  type MixFile,
+} from './common.js';
 
 /**
  * The client setup every target gets. Each channel has its own subchannel
@@ -51,7 +80,17 @@ interface CheckResponseMsg {
   cached?: boolean;
 }
 
-type CheckFn = (req: CheckRequestMsg, callback: (err: grpc.ServiceError | null, res?: CheckResponseMsg) => void) => void;
+type CheckFn = (req: CheckRequestMsg | ExtCheckRequestMsg, callback: (err: grpc.ServiceError | null, res?: unknown) => void) => void;
+
+/** What the loop makes of one answer. */
+interface Judged {
+  /** The answer is the expected one. */
+  readonly ok: boolean;
+  readonly allowed: boolean;
+  readonly cached: boolean;
+  /** What was expected and what came, for a mismatch. */
+  readonly mismatch?: string;
+}
 
 function positive(name: string, v: string | undefined, fallback?: number): number {
   if (v === undefined) {
@@ -89,8 +128,9 @@ async function main(): Promise<void> {
   const seconds = positive('seconds', values.seconds);
   const warmup = values.warmup === undefined ? 1 : Number(values.warmup);
   if (!Number.isFinite(warmup) || warmup < 0) throw new Error('--warmup must be a number of seconds ≥ 0');
-  const mix = values.mix as Mix;
-  if (!(MIXES as readonly string[]).includes(mix)) throw new Error(`--mix must be one of ${MIXES.join(', ')}`);
+  const mix = values.mix as AnyMix;
+  if (!(MIXES as readonly string[]).includes(mix) && !isExtMix(mix)) throw new Error(`--mix must be one of ${[...MIXES, ...EXT_MIXES].join(', ')}`);
+  const api = isExtMix(mix) ? 'ext_authz' : 'check';
   const expectMode = values.expect;
   if (expectMode !== 'arbiter' && expectMode !== 'allow') throw new Error('--expect must be arbiter or allow');
   const channels = values.channels === undefined ? defaultChannels(concurrency) : positive('channels', values.channels);
@@ -119,8 +159,8 @@ async function main(): Promise<void> {
   /** Tells this process's distinct resource ids from every other run's. */
   const runId = `${process.pid.toString(36)}${Date.now().toString(36)}`;
 
-  /** The n-th call of loop `loop`: its message and the index of its template. */
-  const nextCall = (loop: number, n: number): { msg: CheckRequestMsg; tpl: number } => {
+  /** The n-th Check call of loop `loop`: its message and the index of its template. */
+  const nextCheckCall = (loop: number, n: number): { msg: CheckRequestMsg; tpl: number } => {
     if (mix === 'hits') {
       const tpl = (loop + n) % T;
       return { msg: fixedMsgs[tpl]!, tpl };
@@ -138,7 +178,51 @@ async function main(): Promise<void> {
     return { msg: { ...base, token: pool[k]!, resource: { ...base.resource, id: missId(templates[tpl]!.request.resource.id, runId, loop, n) } }, tpl };
   };
 
-  const Client = authorizerClient();
+  /** Judges a Check answer to template `tpl`. */
+  const judgeCheck = (raw: unknown, tpl: number): Judged => {
+    const res = raw as CheckResponseMsg;
+    const want = expected[tpl]!;
+    const ok = res.decision === want.decision && (expectMode === 'allow' || (res.reason === want.reason && (res.rules ?? []).join(',') === want.rules.join(',')));
+    return {
+      ok,
+      allowed: res.decision === 'ALLOW',
+      cached: res.cached === true,
+      ...(ok ? {} : { mismatch: `"${templates[tpl]!.name}": expected ${want.decision}/${want.reason}, got ${String(res.decision)}/${String(res.reason)} [${(res.rules ?? []).join(',')}]` }),
+    };
+  };
+
+  // ext_authz: the templates, their fixed messages, and (ext-misses) those with an id.
+  const ext = mixFile.ext;
+  const extSeconds = Math.floor(Date.now() / 1000);
+  const extFixed = ext.map((t) => envoyMessage(t.method, t.token, t.path + (t.id ?? ''), t.requestId, extSeconds));
+  const extWithId = ext.flatMap((t, i) => (t.id === undefined ? [] : [i]));
+  if (api === 'ext_authz' && (ext.length === 0 || extWithId.length === 0)) throw new Error('the mix file has no ext_authz templates (or none with an id)');
+  /** The n-th ext_authz call of loop `loop`: its message and the index of its template. */
+  const nextExtCall = (loop: number, n: number): { msg: ExtCheckRequestMsg; tpl: number } => {
+    if (mix === 'ext-hits') {
+      const tpl = (loop + n) % ext.length;
+      return { msg: extFixed[tpl]!, tpl };
+    }
+    const tpl = extWithId[(loop + n) % extWithId.length]!;
+    const t = ext[tpl]!;
+    return { msg: envoyMessage(t.method, t.token, t.path + missId(t.id!, runId, loop, n), extRequestId(runId, loop, n), extSeconds), tpl };
+  };
+  /** Judges an ext_authz answer to template `tpl`. */
+  const judgeExt = (raw: unknown, tpl: number): Judged => {
+    const res = raw as ExtCheckResponseMsg;
+    const allowed = res.http_response === 'ok_response';
+    const ok = expectMode === 'allow' ? allowed && (res.status?.code ?? 0) === 0 : extAnswer(res) === ext[tpl]!.answer;
+    return {
+      ok,
+      allowed,
+      cached: false,
+      ...(ok ? {} : { mismatch: `"${ext[tpl]!.name}": expected ${expectMode === 'allow' ? '0 ok' : ext[tpl]!.answer}, got ${extAnswer(res)}` }),
+    };
+  };
+  const nextCall: (loop: number, n: number) => { msg: CheckRequestMsg | ExtCheckRequestMsg; tpl: number } = api === 'ext_authz' ? nextExtCall : nextCheckCall;
+  const judge = api === 'ext_authz' ? judgeExt : judgeCheck;
+
+  const Client = api === 'ext_authz' ? extAuthzClient() : authorizerClient();
   const clients = Array.from({ length: channels }, () => new Client(target, grpc.credentials.createInsecure(), clientOptions));
   await Promise.all(
     clients.map(
@@ -184,18 +268,15 @@ async function main(): Promise<void> {
               errors++;
               if (errorExamples.length < 3) errorExamples.push(err === null ? 'no response' : `${grpc.status[err.code] ?? err.code}: ${err.details}`);
             } else {
-              const want = expected[tpl]!;
-              const ok = res.decision === want.decision && (expectMode === 'allow' || (res.reason === want.reason && (res.rules ?? []).join(',') === want.rules.join(',')));
-              if (!ok) {
+              const j = judge(res, tpl);
+              if (!j.ok) {
                 mismatches++;
-                if (mismatchExamples.length < 3) {
-                  mismatchExamples.push(`"${templates[tpl]!.name}": expected ${want.decision}/${want.reason}, got ${String(res.decision)}/${String(res.reason)} [${(res.rules ?? []).join(',')}]`);
-                }
+                if (mismatchExamples.length < 3 && j.mismatch !== undefined) mismatchExamples.push(j.mismatch);
               }
               if (inWindow) {
-                if (res.decision === 'ALLOW') allow++;
+                if (j.allowed) allow++;
                 else deny++;
-                if (res.cached === true) cached++;
+                if (j.cached) cached++;
               }
             }
             if (inWindow) latenciesNs.push(Number(t1 - t0));
@@ -232,6 +313,7 @@ async function main(): Promise<void> {
   const result: LoadResult = {
     target,
     mix,
+    api,
     concurrency,
     channels,
     seconds: windowS,

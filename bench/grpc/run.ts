@@ -24,13 +24,22 @@
  * answered from the decision cache, or a child failed. Missed throughput
  * targets are reported, not failed.
  *
+ * Envoy's ext_authz (`envoy.service.auth.v3.Authorization/Check`, on the same
+ * Arbiter server) is measured the same way at each C, after Check: the
+ * ceiling server's constant OK, Arbiter's `ext-hits` and `ext-misses` (see
+ * common.ts EXT_TEMPLATES), the ceiling again; every answer is held to the one
+ * Arbiter's own ext_authz handler gave in process for its template (status
+ * code, allowed or denied, HTTP status and reason, upstream headers).
+ *
  * On a machine shared with other work, each point first waits (up to
  * BENCH_QUIET_MAX_SECONDS, default 60) for the CPU to go idle, and a point
  * during which other processes took more than 0.2 cores is run again (up to
  * BENCH_RETRIES times, default 2), keeping the least disturbed run; the CPU
  * column shows what other processes took, and † marks a point still disturbed.
  *
- * Environment: BENCH_SECONDS (timed window per point, default 5),
+ * Environment: BENCH_APIS (which APIs to measure: `check`, `ext_authz`, or
+ * both, comma-separated; default "check,ext_authz"; the workers comparison
+ * runs with `check`), BENCH_SECONDS (timed window per point, default 5),
  * BENCH_WARMUP_SECONDS (default 1), BENCH_CONCURRENCY (default "1,16,64"),
  * BENCH_CHANNELS (client channels; default min(C, 4)), BENCH_TOKEN_POOL
  * (default 20000), BENCH_QUIET_MAX_SECONDS, BENCH_RETRIES, BENCH_PROFILE (a
@@ -43,7 +52,25 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readServeSections } from '../../src/config/server.js';
-import { benchConfig, benchConfigYaml, buildMix, isLoadResult, machineBusyCpuSeconds, MIX_NOTES, MIXES, ROOT, TEMPLATES, type LoadResult, type Mix } from './common.js';
+import {
+  APIS,
+  benchConfig,
+  benchConfigYaml,
+  buildMix,
+  EXT_MIX_NOTES,
+  EXT_MIXES,
+  isExtMix,
+  isLoadResult,
+  machineBusyCpuSeconds,
+  MIX_NOTES,
+  MIXES,
+  ROOT,
+  TEMPLATES,
+  type AnyMix,
+  type Api,
+  type LoadResult,
+  type Mix,
+} from './common.js';
 
 const HERE = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 const LOAD = HERE('./load.js');
@@ -58,6 +85,14 @@ const CONCURRENCY = (process.env['BENCH_CONCURRENCY'] ?? '1,16,64').split(',').m
   if (!Number.isInteger(n) || n < 1) throw new Error(`BENCH_CONCURRENCY: not a concurrency: ${s}`);
   return n;
 });
+/** The APIs to measure (BENCH_APIS). */
+const BENCH_APIS: ReadonlySet<Api> = new Set(
+  (process.env['BENCH_APIS'] ?? APIS.join(',')).split(',').map((s) => {
+    const a = s.trim();
+    if (!(APIS as readonly string[]).includes(a)) throw new Error(`BENCH_APIS: not an API: ${s} (one of ${APIS.join(', ')})`);
+    return a as Api;
+  }),
+);
 const CHANNELS = process.env['BENCH_CHANNELS'] === undefined ? undefined : numberEnv('BENCH_CHANNELS', 4);
 const TOKEN_POOL = numberEnv('BENCH_TOKEN_POOL', 20_000);
 const PROFILE_DIR = process.env['BENCH_PROFILE'];
@@ -197,8 +232,9 @@ function stopServer(s: Server): Promise<void> {
 
 /** One measured point. */
 interface Point {
+  readonly api: Api;
   readonly target: string;
-  readonly mix: Mix | 'constant';
+  readonly mix: AnyMix | 'constant';
   readonly c: number;
   readonly result: LoadResult;
 }
@@ -211,14 +247,14 @@ let poolCursor = 0;
  * go quiet, and again (up to RETRIES times) when other processes competed for
  * the CPU during the timed window; returns the run they disturbed least.
  */
-async function runLoad(server: Server, c: number, mix: Mix, expect: 'arbiter' | 'allow', mixFile: string): Promise<LoadResult> {
+async function runLoad(server: Server, c: number, mix: AnyMix, expect: 'arbiter' | 'allow', mixFile: string): Promise<LoadResult> {
   let best: LoadResult | undefined;
   for (let attempt = 0; attempt <= RETRIES; attempt++) {
     const waited = await waitForQuiet();
     if (waited > 2) process.stderr.write(`bench:grpc: waited ${waited.toFixed(0)} s for other processes to leave the CPU\n`);
     const r = await runLoadOnce(server, c, mix, expect, mixFile);
     // A run with a failure is kept whatever the noise: failures are never retried away.
-    if (problemsOf({ target: server.name, mix: expect === 'allow' ? 'constant' : mix, c, result: r }).length > 0) return r;
+    if (problemsOf({ api: isExtMix(mix) ? 'ext_authz' : 'check', target: server.name, mix: expect === 'allow' ? 'constant' : mix, c, result: r }).length > 0) return r;
     const other = otherCpu(r);
     if (best === undefined || (other ?? 0) < (otherCpu(best) ?? 0)) best = r;
     if (other === null || other <= OTHER_CPU_FLAG) break;
@@ -228,7 +264,7 @@ async function runLoad(server: Server, c: number, mix: Mix, expect: 'arbiter' | 
 }
 
 /** Runs the load generator once against `server` and returns what it printed. */
-function runLoadOnce(server: Server, c: number, mix: Mix, expect: 'arbiter' | 'allow', mixFile: string): Promise<LoadResult> {
+function runLoadOnce(server: Server, c: number, mix: AnyMix, expect: 'arbiter' | 'allow', mixFile: string): Promise<LoadResult> {
   const args = [
     LOAD,
     '--target',
@@ -250,7 +286,7 @@ function runLoadOnce(server: Server, c: number, mix: Mix, expect: 'arbiter' | 'a
     ...(mix === 'token-misses' ? ['--pool-start', String(poolCursor)] : []),
     ...(CHANNELS === undefined ? [] : ['--channels', String(CHANNELS)]),
   ];
-  const label = `${server.name} ${expect === 'allow' ? 'constant' : mix} C=${c}`;
+  const label = `${server.name} ${expect === 'allow' ? (isExtMix(mix) ? 'ext_authz constant' : 'constant') : mix} C=${c}`;
   process.stderr.write(`bench:grpc: ${label} …\n`);
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -297,7 +333,7 @@ const cpu = (r: LoadResult): string => {
 /** Checks a point's answers; returns the problems. */
 function problemsOf(p: Point): string[] {
   const r = p.result;
-  const where = `${p.target} ${p.mix} C=${p.c}`;
+  const where = `${p.target} ${p.api === 'ext_authz' && p.mix === 'constant' ? 'ext_authz constant' : p.mix} C=${p.c}`;
   const out: string[] = [];
   if (r.errors > 0) out.push(`${where}: ${r.errors} calls failed, e.g. ${r.errorExamples.join('; ')}`);
   if (r.mismatches > 0) out.push(`${where}: ${r.mismatches} answers differ from the expected decision, e.g. ${r.mismatchExamples.join('; ')}`);
@@ -326,13 +362,17 @@ async function main(): Promise<void> {
   const problems: string[] = [];
   const points: Point[] = [];
   const ceilingAt = new Map<number, LoadResult[]>();
+  const extCeilingAt = new Map<number, LoadResult[]>();
   const workerPoints: { workers: number; mix: Mix; result: LoadResult }[] = [];
   try {
     const t0 = performance.now();
     const mix = await buildMix(TOKEN_POOL);
     const mixFile = join(tmp, 'mix.json');
     writeFileSync(mixFile, JSON.stringify(mix));
-    process.stderr.write(`bench:grpc: signed ${mix.templates.length} + ${mix.tokenPool.length} tokens and decided the mix in process in ${num((performance.now() - t0) / 1000, 1)} s\n`);
+    process.stderr.write(
+      `bench:grpc: signed ${mix.templates.length} + ${mix.tokenPool.length} + ${mix.ext.filter((t) => t.token !== undefined).length} tokens and decided the mix (Check and ext_authz) in process in ${num((performance.now() - t0) / 1000, 1)} s\n`,
+    );
+    for (const t of mix.ext) process.stderr.write(`bench:grpc: ext_authz "${t.name}" → ${t.answer}${t.cacheable ? ' (decision cached)' : ''}\n`);
 
     const ceiling = await startServer('ceiling', [CEILING], jsonPort);
     servers.push(ceiling);
@@ -341,18 +381,29 @@ async function main(): Promise<void> {
     servers.push(arbiter);
 
     for (const c of CONCURRENCY) {
-      const before = await runLoad(ceiling, c, 'hits', 'allow', mixFile);
-      points.push({ target: 'ceiling', mix: 'constant', c, result: before });
-      for (const m of MIXES) points.push({ target: 'arbiter', mix: m, c, result: await runLoad(arbiter, c, m, 'arbiter', mixFile) });
-      const after = await runLoad(ceiling, c, 'hits', 'allow', mixFile);
-      points.push({ target: 'ceiling', mix: 'constant', c, result: after });
-      ceilingAt.set(c, [before, after]);
+      if (BENCH_APIS.has('check')) {
+        const before = await runLoad(ceiling, c, 'hits', 'allow', mixFile);
+        points.push({ api: 'check', target: 'ceiling', mix: 'constant', c, result: before });
+        for (const m of MIXES) points.push({ api: 'check', target: 'arbiter', mix: m, c, result: await runLoad(arbiter, c, m, 'arbiter', mixFile) });
+        const after = await runLoad(ceiling, c, 'hits', 'allow', mixFile);
+        points.push({ api: 'check', target: 'ceiling', mix: 'constant', c, result: after });
+        ceilingAt.set(c, [before, after]);
+      }
+      if (BENCH_APIS.has('ext_authz')) {
+        // The ceiling gets the ext-hits requests (same bytes on the wire) and answers each a constant OK.
+        const before = await runLoad(ceiling, c, 'ext-hits', 'allow', mixFile);
+        points.push({ api: 'ext_authz', target: 'ceiling', mix: 'constant', c, result: before });
+        for (const m of EXT_MIXES) points.push({ api: 'ext_authz', target: 'arbiter', mix: m, c, result: await runLoad(arbiter, c, m, 'arbiter', mixFile) });
+        const after = await runLoad(ceiling, c, 'ext-hits', 'allow', mixFile);
+        points.push({ api: 'ext_authz', target: 'ceiling', mix: 'constant', c, result: after });
+        extCeilingAt.set(c, [before, after]);
+      }
     }
     await stopServer(arbiter);
     await stopServer(ceiling);
 
     // The worker gain: the CLI, same config, 1 worker (one process) then 2 (cluster mode).
-    if (cores > 1) {
+    if (cores > 1 && BENCH_APIS.has('check')) {
       for (const workers of [1, 2]) {
         const config = join(tmp, `arbiter-${workers}.yaml`);
         writeFileSync(config, benchConfigYaml(workers));
@@ -371,12 +422,14 @@ async function main(): Promise<void> {
   }
 
   for (const p of points) problems.push(...problemsOf(p));
-  for (const w of workerPoints) problems.push(...problemsOf({ target: `serve --workers ${w.workers}`, mix: w.mix, c: WORKERS_C, result: w.result }));
+  for (const w of workerPoints) problems.push(...problemsOf({ api: 'check', target: `serve --workers ${w.workers}`, mix: w.mix, c: WORKERS_C, result: w.result }));
 
-  const ceilingRps = (c: number): number => {
-    const runs = ceilingAt.get(c) ?? [];
+  const meanRps = (at: ReadonlyMap<number, readonly LoadResult[]>, c: number): number => {
+    const runs = at.get(c) ?? [];
     return runs.reduce((s, r) => s + r.rps, 0) / Math.max(1, runs.length);
   };
+  const ceilingRps = (c: number): number => meanRps(ceilingAt, c);
+  const extCeilingRps = (c: number): number => meanRps(extCeilingAt, c);
   const out: string[] = [];
   out.push(`Machine: ${machine}.`);
   out.push('');
@@ -387,39 +440,90 @@ async function main(): Promise<void> {
       'CPU: cores used during the timed window by the load generator / the server process tree / other processes on the machine ' +
       `(† more than ${OTHER_CPU_FLAG} cores: something else competed for the CPU, the point is unreliable).`,
   );
-  out.push('');
-  out.push('| target | mix | C | req/s | p50 µs | p99 µs | vs ceiling | errors | cached answers | server CPU µs/call | CPU client / server / other |');
-  out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-  for (const c of CONCURRENCY) {
-    const [a, b] = ceilingAt.get(c) ?? [];
-    if (a !== undefined && b !== undefined) {
+  if (BENCH_APIS.has('check')) {
+    out.push('');
+    out.push('| target | mix | C | req/s | p50 µs | p99 µs | vs ceiling | errors | cached answers | server CPU µs/call | CPU client / server / other |');
+    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const c of CONCURRENCY) {
+      const [a, b] = ceilingAt.get(c) ?? [];
+      if (a !== undefined && b !== undefined) {
+        out.push(
+          `| ceiling (constant) | — | ${c} | ${int(ceilingRps(c))} (${int(a.rps)}, ${int(b.rps)}) | ${num((a.p50_us + b.p50_us) / 2, 0)} | ${num((a.p99_us + b.p99_us) / 2, 0)} | 1.00 | ` +
+            `${a.errors + b.errors} | — | ${serverUsPerCall(a)}; ${serverUsPerCall(b)} | ${cpu(a)}; ${cpu(b)} |`,
+        );
+      }
+      for (const p of points.filter((q) => q.api === 'check' && q.c === c && q.target === 'arbiter')) {
+        const r = p.result;
+        out.push(`| Arbiter, 1 worker | ${p.mix} | ${c} | ${int(r.rps)} | ${num(r.p50_us, 0)} | ${num(r.p99_us, 0)} | ${num(r.rps / ceilingRps(c), 2)} | ${r.errors + r.mismatches} | ${pct(r.cached, r.calls)} | ${serverUsPerCall(r)} | ${cpu(r)} |`);
+      }
+    }
+    out.push('');
+    for (const m of MIXES) out.push(`- \`${m}\`: ${MIX_NOTES[m]}.`);
+    out.push('- errors: failed calls plus answers that differ from the request\'s expected decision (decided in process before the run).');
+    out.push(
+      '- server CPU µs/call: the server process tree\'s CPU time in the window over the calls answered — its cost per call, ' +
+        'meaningful even where the load generator, not the server, limits req/s.',
+    );
+    out.push('');
+    for (const m of MIXES) {
+      const target = TARGETS[m];
+      if (target === undefined) continue;
+      const ratios = points
+        .filter((p) => p.api === 'check' && p.target === 'arbiter' && p.mix === m)
+        .map((p) => ({ c: p.c, ratio: p.result.rps / ceilingRps(p.c), noisy: disturbed(p.result) || (ceilingAt.get(p.c) ?? []).some(disturbed) }));
       out.push(
-        `| ceiling (constant) | — | ${c} | ${int(ceilingRps(c))} (${int(a.rps)}, ${int(b.rps)}) | ${num((a.p50_us + b.p50_us) / 2, 0)} | ${num((a.p99_us + b.p99_us) / 2, 0)} | 1.00 | ` +
-          `${a.errors + b.errors} | — | ${serverUsPerCall(a)}; ${serverUsPerCall(b)} | ${cpu(a)}; ${cpu(b)} |`,
+        `Target ${m} ≥ ${target} of the ceiling: ${ratios.map((r) => `C=${r.c} ${num(r.ratio, 2)} (${r.ratio >= target ? 'met' : 'MISSED'}${r.noisy ? ' †' : ''})`).join(', ')}.`,
       );
     }
-    for (const p of points.filter((q) => q.c === c && q.target === 'arbiter')) {
-      const r = p.result;
-      out.push(`| Arbiter, 1 worker | ${p.mix} | ${c} | ${int(r.rps)} | ${num(r.p50_us, 0)} | ${num(r.p99_us, 0)} | ${num(r.rps / ceilingRps(c), 2)} | ${r.errors + r.mismatches} | ${pct(r.cached, r.calls)} | ${serverUsPerCall(r)} | ${cpu(r)} |`);
-    }
   }
-  out.push('');
-  for (const m of MIXES) out.push(`- \`${m}\`: ${MIX_NOTES[m]}.`);
-  out.push('- errors: failed calls plus answers that differ from the request\'s expected decision (decided in process before the run).');
-  out.push(
-    '- server CPU µs/call: the server process tree\'s CPU time in the window over the calls answered — its cost per call, ' +
-      'meaningful even where the load generator, not the server, limits req/s.',
-  );
-  out.push('');
-  for (const m of MIXES) {
-    const target = TARGETS[m];
-    if (target === undefined) continue;
-    const ratios = points
-      .filter((p) => p.target === 'arbiter' && p.mix === m)
-      .map((p) => ({ c: p.c, ratio: p.result.rps / ceilingRps(p.c), noisy: disturbed(p.result) || (ceilingAt.get(p.c) ?? []).some(disturbed) }));
+
+  if (BENCH_APIS.has('ext_authz')) {
+    out.push('');
     out.push(
-      `Target ${m} ≥ ${target} of the ceiling: ${ratios.map((r) => `C=${r.c} ${num(r.ratio, 2)} (${r.ratio >= target ? 'met' : 'MISSED'}${r.noisy ? ' †' : ''})`).join(', ')}.`,
+      'Envoy ext_authz (`envoy.service.auth.v3.Authorization/Check` on the same Arbiter server, the load generator playing Envoy): ' +
+        'the ceiling server answers every request a constant OK shaped like Arbiter\'s allow (status 0, an `ok_response` setting two headers), ' +
+        'measured just before and just after Arbiter at each C; its row shows the mean, and ratios are to that mean.',
     );
+    out.push('');
+    out.push('| target | mix | C | req/s | p50 µs | p99 µs | vs ext_authz ceiling | errors | allowed answers | server CPU µs/call | CPU client / server / other |');
+    out.push('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const c of CONCURRENCY) {
+      const [a, b] = extCeilingAt.get(c) ?? [];
+      if (a !== undefined && b !== undefined) {
+        out.push(
+          `| ceiling (constant OK) | — | ${c} | ${int(extCeilingRps(c))} (${int(a.rps)}, ${int(b.rps)}) | ${num((a.p50_us + b.p50_us) / 2, 0)} | ${num((a.p99_us + b.p99_us) / 2, 0)} | 1.00 | ` +
+            `${a.errors + b.errors + a.mismatches + b.mismatches} | — | ${serverUsPerCall(a)}; ${serverUsPerCall(b)} | ${cpu(a)}; ${cpu(b)} |`,
+        );
+      }
+      for (const p of points.filter((q) => q.api === 'ext_authz' && q.c === c && q.target === 'arbiter')) {
+        const r = p.result;
+        out.push(
+          `| Arbiter, 1 worker | ${p.mix} | ${c} | ${int(r.rps)} | ${num(r.p50_us, 0)} | ${num(r.p99_us, 0)} | ${num(r.rps / extCeilingRps(c), 2)} | ${r.errors + r.mismatches} | ` +
+            `${pct(r.allow, r.allow + r.deny)} | ${serverUsPerCall(r)} | ${cpu(r)} |`,
+        );
+      }
+    }
+    out.push('');
+    for (const m of EXT_MIXES) out.push(`- \`${m}\`: ${EXT_MIX_NOTES[m]}.`);
+    out.push(
+      '- errors: failed calls plus answers that differ from the one Arbiter\'s own ext_authz handler gave the request\'s template in process before the run ' +
+        '(status code, allowed or denied, HTTP status and reason, headers for the upstream); for the ceiling, answers other than status 0 with an `ok_response`.',
+    );
+    out.push('- allowed answers: the share of `ok_response` answers (the rest are `denied_response`, 403).');
+    out.push('');
+    const line = (m: (typeof EXT_MIXES)[number]): string =>
+      points
+        .filter((p) => p.api === 'ext_authz' && p.target === 'arbiter' && p.mix === m)
+        .map((p) => `C=${p.c} ${num(p.result.rps / extCeilingRps(p.c), 2)}${disturbed(p.result) || (extCeilingAt.get(p.c) ?? []).some(disturbed) ? ' †' : ''}`)
+        .join(', ');
+    out.push(`ext_authz vs its ceiling (no target set; Check's are hits ≥ ${TARGETS.hits ?? 'n/a'}, misses ≥ ${TARGETS.misses ?? 'n/a'}): ext-hits ${line('ext-hits')}; ext-misses ${line('ext-misses')}.`);
+    if (ceilingAt.size > 0) {
+      out.push(
+        `ext_authz ceiling vs Check ceiling (the transport cost of the bigger Envoy messages): ${CONCURRENCY.filter((c) => ceilingAt.has(c) && extCeilingAt.has(c))
+          .map((c) => `C=${c} ${num(extCeilingRps(c) / ceilingRps(c), 2)}`)
+          .join(', ')}.`,
+      );
+    }
   }
 
   if (workerPoints.length > 0) {
@@ -440,7 +544,7 @@ async function main(): Promise<void> {
     out.push(`The load generator is one process: with ${cores} cores it competes with the workers for CPU.`);
   } else {
     out.push('');
-    out.push('Workers: skipped (one CPU).');
+    out.push(BENCH_APIS.has('check') ? 'Workers: skipped (one CPU).' : 'Workers: skipped (BENCH_APIS has no check).');
   }
   out.push('');
   out.push(`Total ${num((performance.now() - started) / 1000, 0)} s.`);
