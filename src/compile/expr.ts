@@ -24,6 +24,7 @@ import {
   parseTimeOfDay,
   parseUtcOffset,
   sizeOf,
+  type Cidr,
   timeOfDay,
   toTimestamp,
   type Scalar,
@@ -172,31 +173,16 @@ export function compileCondition(expr: Expr, scope: ExprScope): CompiledConditio
 /** Conjunction of compiled conditions, short-circuiting. */
 export function conjoin(parts: readonly Condition[]): Condition {
   if (parts.length === 1) return parts[0] as Condition;
-  if (parts.length === 2) {
-    const [a, b] = parts as [Condition, Condition];
-    return (ctx) => a(ctx) && b(ctx);
-  }
-  if (parts.length === 3) {
-    const [a, b, c] = parts as [Condition, Condition, Condition];
-    return (ctx) => a(ctx) && b(ctx) && c(ctx);
-  }
-  return (ctx) => {
-    for (const p of parts) if (!p(ctx)) return false;
-    return true;
-  };
+  if (parts.length === 2) return and2(parts[0] as Condition, parts[1] as Condition);
+  if (parts.length === 3) return and3(parts[0] as Condition, parts[1] as Condition, parts[2] as Condition);
+  return andN([...parts]);
 }
 
 /** Disjunction of compiled conditions, short-circuiting. */
 export function disjoin(parts: readonly Condition[]): Condition {
   if (parts.length === 1) return parts[0] as Condition;
-  if (parts.length === 2) {
-    const [a, b] = parts as [Condition, Condition];
-    return (ctx) => a(ctx) || b(ctx);
-  }
-  return (ctx) => {
-    for (const p of parts) if (p(ctx)) return true;
-    return false;
-  };
+  if (parts.length === 2) return or2(parts[0] as Condition, parts[1] as Condition);
+  return orN([...parts]);
 }
 
 /** Reads an own property of a plain object; `undefined` for anything else or JSON null. */
@@ -207,20 +193,198 @@ function step(obj: unknown, key: string): unknown {
 }
 
 function readerFor(root: 'subject' | 'resource' | 'context', segments: readonly string[]): ValueReader {
-  const pick =
-    root === 'subject'
-      ? (ctx: EvalContext): unknown => ctx.subject
-      : root === 'resource'
-        ? (ctx: EvalContext): unknown => ctx.resource
-        : (ctx: EvalContext): unknown => ctx.context;
-  if (segments.length === 1) {
-    const [a] = segments as [string];
-    return (ctx) => step(pick(ctx), a);
-  }
-  if (segments.length === 2) {
-    const [a, b] = segments as [string, string];
-    return (ctx) => step(step(pick(ctx), a), b);
-  }
+  const pick = root === 'subject' ? pickSubject : root === 'resource' ? pickResource : pickContext;
+  if (segments.length === 1) return path1(pick, segments[0] as string);
+  if (segments.length === 2) return path2(pick, segments[0] as string, segments[1] as string);
+  return pathN(pick, [...segments]);
+}
+
+// ------------------------------------------------------------ runtime closures
+//
+// Every closure that outlives compilation (conditions and value readers) is
+// made by one of the module-level factories below, from the runtime values it
+// needs and nothing else. V8 gives each function invocation one context
+// holding every variable any of its inner closures captures, so a condition
+// built inside an ExprCompiler method would keep `this` (and through it the
+// scope, the compile state and every rule's syntax tree) alive for as long as
+// the compiled tree lives. Nothing below may take `this`, a scope, a syntax
+// node, a diagnostic or a location.
+
+/** Conjunction of two or three conditions; `andN` for more. */
+function and2(a: Condition, b: Condition): Condition {
+  return (ctx) => a(ctx) && b(ctx);
+}
+
+function and3(a: Condition, b: Condition, c: Condition): Condition {
+  return (ctx) => a(ctx) && b(ctx) && c(ctx);
+}
+
+function andN(parts: readonly Condition[]): Condition {
+  return (ctx) => {
+    for (const p of parts) if (!p(ctx)) return false;
+    return true;
+  };
+}
+
+function or2(a: Condition, b: Condition): Condition {
+  return (ctx) => a(ctx) || b(ctx);
+}
+
+function orN(parts: readonly Condition[]): Condition {
+  return (ctx) => {
+    for (const p of parts) if (p(ctx)) return true;
+    return false;
+  };
+}
+
+function not(inner: Condition): Condition {
+  return (ctx) => !inner(ctx);
+}
+
+const alwaysTrue: Condition = () => true;
+const alwaysFalse: Condition = () => false;
+
+/** A bool attribute (or dynamic value) used as a condition: holds only for `true`. */
+function isTrue(read: ValueReader): Condition {
+  return (ctx) => read(ctx) === true;
+}
+
+function eqLiteral(read: ValueReader, lit: Scalar): Condition {
+  return (ctx) => read(ctx) === lit;
+}
+
+function neLiteral(read: ValueReader, lit: Scalar): Condition {
+  return (ctx) => read(ctx) !== lit;
+}
+
+function eqValues(readL: ValueReader, readR: ValueReader): Condition {
+  return (ctx) => equals(readL(ctx), readR(ctx));
+}
+
+function neValues(readL: ValueReader, readR: ValueReader): Condition {
+  return (ctx) => !equals(readL(ctx), readR(ctx));
+}
+
+function ordered(op: '<' | '<=' | '>' | '>=', readL: ValueReader, readR: ValueReader): Condition {
+  return (ctx) => order(op, readL(ctx), readR(ctx));
+}
+
+function inSet(read: ValueReader, values: ReadonlySet<Scalar>): Condition {
+  return (ctx) => memberOfSet(read(ctx), values);
+}
+
+function inList(readItem: ValueReader, readList: ValueReader): Condition {
+  return (ctx) => member(readItem(ctx), readList(ctx));
+}
+
+function hasDerivedRole(role: string): Condition {
+  return (ctx) => derivedRoleHolds(ctx, role);
+}
+
+function hasStaticRole(role: string): Condition {
+  return (ctx) => subjectRoles(ctx).has(role);
+}
+
+function startsWith(read: ValueReader, readArg: ValueReader): Condition {
+  return (ctx) => {
+    const s = read(ctx);
+    const p = readArg(ctx);
+    if (typeof s !== 'string' || typeof p !== 'string') return false;
+    return s.startsWith(p);
+  };
+}
+
+function endsWith(read: ValueReader, readArg: ValueReader): Condition {
+  return (ctx) => {
+    const s = read(ctx);
+    const p = readArg(ctx);
+    if (typeof s !== 'string' || typeof p !== 'string') return false;
+    return s.endsWith(p);
+  };
+}
+
+function globMatches(read: ValueReader, pattern: string): Condition {
+  return (ctx) => {
+    const s = read(ctx);
+    return typeof s === 'string' && globMatch(pattern, s);
+  };
+}
+
+function inCidr(read: ValueReader, cidr: Cidr): Condition {
+  return (ctx) => cidr.contains(read(ctx));
+}
+
+function containsAny(read: ValueReader, readArg: ValueReader): Condition {
+  return (ctx) => {
+    const list = read(ctx);
+    const wanted = readArg(ctx);
+    if (!Array.isArray(list) || !Array.isArray(wanted)) return false;
+    return (wanted as readonly unknown[]).some((w) => member(w, list));
+  };
+}
+
+function containsAll(read: ValueReader, readArg: ValueReader): Condition {
+  return (ctx) => {
+    const list = read(ctx);
+    const wanted = readArg(ctx);
+    if (!Array.isArray(list) || !Array.isArray(wanted)) return false;
+    return (wanted as readonly unknown[]).every((w) => member(w, list));
+  };
+}
+
+function exists(read: ValueReader): Condition {
+  return (ctx) => read(ctx) !== undefined;
+}
+
+/** A reader of a compile-time constant (a literal, a literal list, a parsed timestamp or time). */
+function constant(v: unknown): ValueReader {
+  return () => v;
+}
+
+function listOf(readers: readonly ValueReader[]): ValueReader {
+  return (ctx) => readers.map((r) => r(ctx));
+}
+
+const readAction: ValueReader = (ctx) => ctx.action;
+const readResourceType: ValueReader = (ctx) => ctx.resourceType;
+const readResourceId: ValueReader = (ctx) => (ctx.resourceId === '' ? undefined : ctx.resourceId);
+const readNothing: ValueReader = () => undefined;
+
+/** `context.time`: the caller's, else the decision clock (epoch seconds). */
+function requestTime(read: ValueReader): ValueReader {
+  return (ctx) => read(ctx) ?? ctx.now / 1000;
+}
+
+/** An attribute read as a timestamp (an RFC 3339 string or epoch seconds, to milliseconds). */
+function asTimestamp(read: ValueReader): ValueReader {
+  return (ctx) => toTimestamp(read(ctx));
+}
+
+function sizeReader(read: ValueReader): ValueReader {
+  return (ctx) => sizeOf(read(ctx));
+}
+
+function timeOfDayReader(read: ValueReader, offset: number): ValueReader {
+  return (ctx) => timeOfDay(read(ctx), offset);
+}
+
+function dayOfWeekReader(read: ValueReader, offset: number): ValueReader {
+  return (ctx) => dayOfWeek(read(ctx), offset);
+}
+
+const pickSubject = (ctx: EvalContext): unknown => ctx.subject;
+const pickResource = (ctx: EvalContext): unknown => ctx.resource;
+const pickContext = (ctx: EvalContext): unknown => ctx.context;
+
+function path1(pick: ValueReader, a: string): ValueReader {
+  return (ctx) => step(pick(ctx), a);
+}
+
+function path2(pick: ValueReader, a: string, b: string): ValueReader {
+  return (ctx) => step(step(pick(ctx), a), b);
+}
+
+function pathN(pick: ValueReader, segments: readonly string[]): ValueReader {
   return (ctx) => {
     let v: unknown = pick(ctx);
     for (const s of segments) {
@@ -258,8 +422,7 @@ class ExprCompiler {
         return { condition: expr.kind === 'and' ? conjoin(parts) : disjoin(parts) };
       }
       case 'not': {
-        const inner = this.bool(expr.arg).condition;
-        return { condition: (ctx) => !inner(ctx) };
+        return { condition: not(this.bool(expr.arg).condition) };
       }
       case 'cmp':
         return this.compare(expr);
@@ -284,15 +447,9 @@ class ExprCompiler {
   /** A value in a condition position: a boolean literal or attribute. */
   private asCondition(v: CompiledValue, loc: SourceLocation): Condition {
     if (v.condition !== undefined) return v.condition;
-    if (v.type === 'bool' && v.literal !== undefined) {
-      const t = v.literal === true;
-      return () => t;
-    }
+    if (v.type === 'bool' && v.literal !== undefined) return v.literal === true ? alwaysTrue : alwaysFalse;
     const t = checkedType(v);
-    if (t === 'dynamic' || t === 'bool') {
-      const read = v.read;
-      return (ctx) => read(ctx) === true;
-    }
+    if (t === 'dynamic' || t === 'bool') return isTrue(v.read);
     return this.fail('COMPILE_NOT_A_CONDITION', `expected a condition but found ${describe(v)}`, loc, 'compare it with `==`, `in` or a method such as `startsWith`');
   }
 
@@ -360,14 +517,8 @@ class ExprCompiler {
     let readL = left.read;
     let readR = right.read;
     if (typed === 'timestamp') {
-      if (left.type === 'dynamic') {
-        const r = left.read;
-        readL = (ctx) => toTimestamp(r(ctx));
-      }
-      if (right.type === 'dynamic') {
-        const r = right.read;
-        readR = (ctx) => toTimestamp(r(ctx));
-      }
+      if (left.type === 'dynamic') readL = asTimestamp(left.read);
+      if (right.type === 'dynamic') readR = asTimestamp(right.read);
     }
     if (op === '==' || op === '!=') {
       const negate = op === '!=';
@@ -382,14 +533,13 @@ class ExprCompiler {
       if (lit !== undefined && (left.literal === undefined) !== (right.literal === undefined)) {
         // attribute == literal: the literal is a finite scalar, so `===` is `==`.
         const read = left.literal === undefined ? readL : readR;
-        condition = negate ? (ctx) => read(ctx) !== lit : (ctx) => read(ctx) === lit;
+        condition = negate ? neLiteral(read, lit) : eqLiteral(read, lit);
       } else {
-        condition = negate ? (ctx) => !equals(readL(ctx), readR(ctx)) : (ctx) => equals(readL(ctx), readR(ctx));
+        condition = negate ? neValues(readL, readR) : eqValues(readL, readR);
       }
       return key === undefined ? { condition } : { condition, key };
     }
-    const o = op;
-    return { condition: (ctx) => order(o, readL(ctx), readR(ctx)) };
+    return { condition: ordered(op, readL, readR) };
   }
 
   /**
@@ -456,12 +606,9 @@ class ExprCompiler {
         }
         if (failed) throw new Abandon();
       }
-      const read = item.read;
-      return (ctx) => memberOfSet(read(ctx), values);
+      return inSet(item.read, values);
     }
-    const readItem = item.read;
-    const readList = list.read;
-    return (ctx) => member(readItem(ctx), readList(ctx));
+    return inList(item.read, list.read);
   }
 
   private roleTest(expr: CallExpr): CompiledCondition {
@@ -473,10 +620,10 @@ class ExprCompiler {
     const scope = this.scope;
     scope.onRole?.(role, expr.loc);
     if (scope.derivedRoles.has(role)) {
-      return { condition: (ctx) => derivedRoleHolds(ctx, role), key: { kind: 'role', role, derived: true } };
+      return { condition: hasDerivedRole(role), key: { kind: 'role', role, derived: true } };
     }
     if (scope.staticRoles.has(role)) {
-      return { condition: (ctx) => subjectRoles(ctx).has(role), key: { kind: 'role', role, derived: false } };
+      return { condition: hasStaticRole(role), key: { kind: 'role', role, derived: false } };
     }
     const argLoc = expr.args[0]?.loc ?? expr.loc;
     if (scope.allDerivedRoles.has(role)) {
@@ -509,7 +656,7 @@ class ExprCompiler {
         if (typeof v === 'number' && !Number.isFinite(v)) this.fail('COMPILE_BAD_LITERAL', 'number literal out of range', expr.loc);
         if (typeof v === 'string' && v.length > MAX_LITERAL_LENGTH) this.fail('COMPILE_BAD_LITERAL', `string literal longer than ${MAX_LITERAL_LENGTH} characters`, expr.loc);
         const type: StaticType = typeof v === 'string' ? 'string' : typeof v === 'number' ? 'number' : 'bool';
-        return { type, read: () => v, literal: v };
+        return { type, read: constant(v), literal: v };
       }
       case 'list':
         return this.list(expr.items, expr.loc);
@@ -543,13 +690,12 @@ class ExprCompiler {
       const set = new Set(values.map((v) => v.literal as Scalar));
       const type = (types.values().next().value ?? 'string') as 'string' | 'number' | 'boolean';
       const arr = [...values.map((v) => v.literal as Scalar)];
-      return { type: 'list', read: () => arr, set: { values: set, type } };
+      return { type: 'list', read: constant(arr), set: { values: set, type } };
     }
     for (const [i, v] of values.entries()) {
       if (checkedType(v) === 'list') this.fail('COMPILE_BAD_OPERAND', 'lists cannot be nested', items[i]?.loc ?? loc);
     }
-    const readers = values.map((v) => v.read);
-    return { type: 'list', read: (ctx) => readers.map((r) => r(ctx)) };
+    return { type: 'list', read: listOf(values.map((v) => v.read)) };
   }
 
   private path(expr: PathExpr): CompiledValue {
@@ -563,7 +709,7 @@ class ExprCompiler {
     const str: { declared?: SchemaType } = this.scope.schema === undefined ? {} : { declared: { kind: 'string' } };
     if (root === 'action') {
       if (segs.length > 0) this.fail('COMPILE_NOT_A_VALUE', '`action` is the action name and has no attributes', expr.segments[0]?.loc ?? expr.loc, 'compare it directly: `action == "read"`');
-      return { type: 'dynamic', read: (ctx) => ctx.action, path: key, ...str };
+      return { type: 'dynamic', read: readAction, path: key, ...str };
     }
     if (segs.length === 0) {
       this.fail('COMPILE_NOT_A_VALUE', `\`${root}\` is not a value; read one of its attributes, such as \`${root === 'subject' ? 'subject.sub' : root === 'resource' ? 'resource.id' : 'context.time'}\``, expr.loc);
@@ -573,20 +719,19 @@ class ExprCompiler {
       if (this.scope.schema !== undefined) {
         this.fail('COMPILE_UNKNOWN_ATTRIBUTE', `\`resource.${segs[0]}\` is a string and has no attribute \`${segs[1] ?? ''}\``, expr.segments[1]?.loc ?? expr.loc);
       }
-      return { type: 'dynamic', read: () => undefined, path: key };
+      return { type: 'dynamic', read: readNothing, path: key };
     }
     if (root === 'resource' && segs.length === 1 && (segs[0] === 'type' || segs[0] === 'id')) {
       return segs[0] === 'type'
-        ? { type: 'dynamic', read: (ctx) => ctx.resourceType, path: key, ...str }
-        : { type: 'dynamic', read: (ctx) => (ctx.resourceId === '' ? undefined : ctx.resourceId), path: key, ...str };
+        ? { type: 'dynamic', read: readResourceType, path: key, ...str }
+        : { type: 'dynamic', read: readResourceId, path: key, ...str };
     }
     const declared = this.declaredType(expr, root as 'subject' | 'resource' | 'context', segs);
     const typed = declared === undefined ? {} : { declared };
     if (root === 'context' && segs.length === 1 && segs[0] === 'time') {
       // The request time: the caller's `context.time`, else the decision clock (epoch seconds).
-      const read = readerFor('context', segs);
       this.scope.onClock?.();
-      return { type: 'dynamic', read: (ctx) => read(ctx) ?? ctx.now / 1000, path: key, ...typed };
+      return { type: 'dynamic', read: requestTime(readerFor('context', segs)), path: key, ...typed };
     }
     return { type: 'dynamic', read: readerFor(root as 'subject' | 'resource' | 'context', segs), path: key, ...typed };
   }
@@ -679,22 +824,12 @@ class ExprCompiler {
         const arg = this.value(expr.args[0] as Expr);
         const argType = checkedType(arg);
         if (argType !== 'string' && argType !== 'dynamic') this.fail('COMPILE_BAD_ARGUMENTS', `\`${name}\` takes a string${notThis(arg)}`, (expr.args[0] as Expr).loc);
-        const readArg = arg.read;
-        const starts = name === 'startsWith';
-        return this.boolValue((ctx) => {
-          const s = read(ctx);
-          const p = readArg(ctx);
-          if (typeof s !== 'string' || typeof p !== 'string') return false;
-          return starts ? s.startsWith(p) : s.endsWith(p);
-        });
+        return this.boolValue(name === 'startsWith' ? startsWith(read, arg.read) : endsWith(read, arg.read));
       }
       case 'matches': {
         expectTarget('string');
         const pattern = this.stringLiteralArg(expr, 'a glob pattern (`*` and `?`)');
-        return this.boolValue((ctx) => {
-          const s = read(ctx);
-          return typeof s === 'string' && globMatch(pattern, s);
-        });
+        return this.boolValue(globMatches(read, pattern));
       }
       case 'inCidr': {
         expectTarget('string');
@@ -704,12 +839,12 @@ class ExprCompiler {
         const text = this.stringLiteralArg(expr, 'a CIDR block such as "10.0.0.0/8"');
         const cidr = parseCidr(text);
         if (cidr === undefined) this.fail('COMPILE_BAD_LITERAL', `\`${text}\` is not a CIDR block`, expr.args[0]?.loc ?? expr.loc, 'write it as "10.0.0.0/8" or "2001:db8::/32"');
-        return this.boolValue((ctx) => cidr.contains(read(ctx)));
+        return this.boolValue(inCidr(read, cidr));
       }
       case 'size': {
         expectTarget('list', 'string');
         arity(0);
-        return { type: 'number', read: (ctx) => sizeOf(read(ctx)) };
+        return { type: 'number', read: sizeReader(read) };
       }
       case 'containsAny':
       case 'containsAll': {
@@ -724,27 +859,19 @@ class ExprCompiler {
         if (of !== undefined && wanted !== undefined && of !== wanted) {
           this.fail('COMPILE_TYPE_MISMATCH', `cannot look for ${wanted}s in ${describe(target)}`, (expr.args[0] as Expr).loc);
         }
-        const readArg = arg.read;
-        const any = name === 'containsAny';
-        return this.boolValue((ctx) => {
-          const list = read(ctx);
-          const wanted = readArg(ctx);
-          if (!Array.isArray(list) || !Array.isArray(wanted)) return false;
-          const items = wanted as readonly unknown[];
-          return any ? items.some((w) => member(w, list)) : items.every((w) => member(w, list));
-        });
+        return this.boolValue(name === 'containsAny' ? containsAny(read, arg.read) : containsAll(read, arg.read));
       }
       case 'timeOfDay': {
         expectTarget('timestamp');
         arity(0, 1);
         const offset = this.optionalOffsetArg(expr);
-        return { type: 'time', read: (ctx) => timeOfDay(read(ctx), offset) };
+        return { type: 'time', read: timeOfDayReader(read, offset) };
       }
       case 'dayOfWeek': {
         expectTarget('timestamp');
         arity(0, 1);
         const offset = this.optionalOffsetArg(expr);
-        return { type: 'string', read: (ctx) => dayOfWeek(read(ctx), offset) };
+        return { type: 'string', read: dayOfWeekReader(read, offset) };
       }
       default:
         // `role` is handled by roleTest before reaching here.
@@ -760,20 +887,19 @@ class ExprCompiler {
         if (expr.args.length !== 1 || arg === undefined || arg.kind !== 'path') {
           return this.fail('COMPILE_BAD_ARGUMENTS', '`exists` takes one attribute path, such as `exists(resource.owner)`', expr.loc);
         }
-        const read = this.path(arg).read;
-        return this.boolValue((ctx) => read(ctx) !== undefined);
+        return this.boolValue(exists(this.path(arg).read));
       }
       case 'timestamp': {
         const text = this.stringLiteralArg(expr, 'an RFC 3339 timestamp such as "2026-01-31T09:00:00Z"');
         const ms = toTimestamp(text);
         if (ms === undefined) this.fail('COMPILE_BAD_LITERAL', `\`${text}\` is not an RFC 3339 timestamp with a zone`, expr.args[0]?.loc ?? expr.loc, 'write it as "2026-01-31T09:00:00Z"');
-        return { type: 'timestamp', read: () => ms, literal: ms };
+        return { type: 'timestamp', read: constant(ms), literal: ms };
       }
       case 'time': {
         const text = this.stringLiteralArg(expr, 'a time of day such as "09:00"');
         const s = parseTimeOfDay(text);
         if (s === undefined) this.fail('COMPILE_BAD_LITERAL', `\`${text}\` is not a time of day`, expr.args[0]?.loc ?? expr.loc, 'write it as "09:00" or "17:30:00"');
-        return { type: 'time', read: () => s, literal: s };
+        return { type: 'time', read: constant(s), literal: s };
       }
       default:
         return this.fail('COMPILE_UNKNOWN_FUNCTION', `unknown function \`${name}\``, expr.name.loc, didYouMean(name, FUNCTIONS) ?? `functions are ${FUNCTIONS.map((f) => `\`${f}\``).join(', ')}; methods are called on a value (\`resource.name.startsWith("a")\`)`);
