@@ -33,6 +33,9 @@ import type { Attributes } from '../compile/index.js';
 import { toTimestamp } from '../compile/ops.js';
 import { closest } from '../compile/suggest.js';
 import { ConfigDocument, type Section } from '../config/reader.js';
+import { ENGINE_REASONS } from '../engine/engine.js';
+import { REASONS } from '../eval/evaluate.js';
+import { TOKEN_REASON_CODES } from '../jwt/reasons.js';
 
 /** A subject: attributes given directly, or (`token:`) claims the runner signs into a token. */
 export type SubjectFixture =
@@ -71,6 +74,9 @@ export interface Suite {
   readonly resources: ReadonlyMap<string, ResourceFixture>;
   readonly tests: readonly SuiteTest[];
 }
+
+/** Every reason a decision can carry: the evaluator's, the engine's and the token verifier's. */
+const KNOWN_REASONS: ReadonlySet<string> = new Set([...Object.values(REASONS), ...Object.values(ENGINE_REASONS), ...TOKEN_REASON_CODES]);
 
 /** Largest suite file read. */
 export const MAX_SUITE_BYTES = 4 * 1024 * 1024;
@@ -190,6 +196,10 @@ function suiteTest(
   const reasons = new Map<string, string>();
   for (const [action, reason] of s.entries('reasons')) {
     if (typeof reason !== 'string' || !/^[A-Z][A-Z0-9_]*$/.test(reason)) throw s.section('reasons').error(action, 'must be a reason code such as UNDECLARED_ACTION or TOKEN_EXPIRED');
+    if (!KNOWN_REASONS.has(reason)) {
+      const near = closest(reason, KNOWN_REASONS);
+      throw s.section('reasons').error(action, `names ${reason}, which is not a reason code${near === undefined ? '' : `; did you mean ${near}?`}`);
+    }
     if (!expect.has(action)) throw s.section('reasons').error(action, `names an action that \`expect\` does not`);
     reasons.set(action, reason);
   }

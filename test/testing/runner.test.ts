@@ -215,6 +215,7 @@ describe('parseSuite errors', () => {
     { name: '`reasons` naming an action not in `expect`', text: edit(13, '    expect: { read: ALLOW }\n    reasons: { delete: NO_MATCHING_RULE }'), at: '14:16', key: '`tests[0].reasons.delete`', also: 'names an action that `expect` does not' },
     { name: '`reasons` value that is not a reason code', text: edit(13, '    expect: { read: DENY }\n    reasons: { read: undeclared_action }'), at: '14:16', key: '`tests[0].reasons.read`', also: 'must be a reason code such as UNDECLARED_ACTION or TOKEN_EXPIRED' },
     { name: '`reasons` value that is a number', text: edit(13, '    expect: { read: DENY }\n    reasons:\n      read: 5'), at: '15:7', key: '`tests[0].reasons.read`', also: 'must be a reason code' },
+    { name: '`reasons` value that is a misspelt reason code', text: edit(13, '    expect: { read: DENY }\n    reasons: { read: UNDECLARED_ACTOIN }'), at: '14:16', key: '`tests[0].reasons.read`', also: 'names UNDECLARED_ACTOIN, which is not a reason code; did you mean UNDECLARED_ACTION?' },
     { name: 'unknown key in a test, near `reasons`', text: edit(13, '    expect: { read: DENY }\n    reason: { read: UNDECLARED_ACTION }'), at: '14:5', key: '`tests[0].reason`', also: 'did you mean `reasons`?' },
     { name: 'resource without `type`', text: edit(5, '  spec: { id: d1 }'), at: '5:3', key: '`resources.spec.type`', also: 'is required' },
     { name: 'bad suite `now`', text: edit(1, 'now: yesterday'), at: '1:1', key: '`now`', also: 'must be an RFC 3339 time' },
@@ -476,18 +477,13 @@ describe('runSuites', () => {
         '    resources: [doc]',
         '    expect: { read: ALLOW }',
         '    reasons: { read: RULE_FORBID }',
-        '  - name: a reason that does not exist',
-        '    subjects: [ed]',
-        '    resources: [doc]',
-        '    expect: { raed: DENY }',
-        '    reasons: { raed: UNDECLARED_ACTOIN }',
       ]);
       const r = await runSuites(checker, [s], { now: NOW });
       expect(caseNamed(r, 'vic × doc: write').failure).toBe('expected reason UNDECLARED_ACTION, got NO_MATCHING_RULE');
       expect(caseNamed(r, 'ed × typo: read').failure).toBe('expected reason UNDECLARED_ACTION, got UNKNOWN_RESOURCE_TYPE');
       expect(caseNamed(r, 'vic × doc: read').failure).toBe('expected reason RULE_FORBID, got RULE_PERMIT');
-      expect(caseNamed(r, 'ed × doc: raed').failure).toBe('expected reason UNDECLARED_ACTOIN, got UNDECLARED_ACTION');
-      expect([r.passed, r.failed]).toEqual([0, 4]);
+      expect([r.passed, r.failed]).toEqual([0, 3]);
+      // A reason that does not exist is refused when the suite is read (see the parse-error table).
     });
 
     it('the decision is checked first, then the rule, then the reason', async () => {
