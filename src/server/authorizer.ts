@@ -52,6 +52,9 @@ export interface AuthorizerDeps {
   readonly maxBatchItems: number;
 }
 
+/** Most actions in one CheckBatch item (a resource type declares a handful; this bounds the work one call can ask for). */
+export const MAX_ACTIONS_PER_ITEM = 100;
+
 /** Longest request id accepted. */
 const MAX_REQUEST_ID = 128;
 
@@ -148,6 +151,7 @@ async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<CheckBatch
     const field = `items[${i}]`;
     const actions = item.actions ?? [];
     if (actions.length === 0) throw new RequestError('REQUEST_INVALID', `${field}.actions`, `\`${field}.actions\` must list at least one action`);
+    if (actions.length > MAX_ACTIONS_PER_ITEM) throw new RequestError('REQUEST_INVALID', `${field}.actions`, `\`${field}.actions\` lists ${actions.length} actions; at most ${MAX_ACTIONS_PER_ITEM} are allowed per item`);
     const resource = resourceJson(item.resource, `${field}.resource`);
     const resources = actions.map((action, j) => {
       try {

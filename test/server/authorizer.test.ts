@@ -397,6 +397,7 @@ describe('Authorizer over gRPC', () => {
       { name: 'no items', request: () => ({ token: alice, items: [] }), field: 'items' },
       { name: 'more items than max_batch_items (6 > 5)', request: () => ({ token: alice, items: Array.from({ length: 6 }, () => item('document', 'read')) }), field: 'items' },
       { name: 'an item with no actions', request: () => ({ token: alice, items: [item('document', 'read'), item('document')] }), field: 'items[1].actions' },
+      { name: 'an item with more than 100 actions', request: () => ({ token: alice, items: [item('document', ...Array.from({ length: 101 }, (_, i) => `a${i}`))] }), field: 'items[0].actions' },
       { name: 'an item with an empty action', request: () => ({ token: alice, items: [item('document', 'read', '')] }), field: 'items[0].actions[1]' },
       { name: 'an item whose resource has no type', request: () => ({ token: alice, items: [item('document', 'read'), { resource: { id: 'x' }, actions: ['read'] }] }), field: 'items[1].resource.type' },
       { name: 'an item with no resource', request: () => ({ token: alice, items: [item('document', 'read'), item('folder', 'list'), { actions: ['read'] }] }), field: 'items[2].resource' },
