@@ -130,7 +130,7 @@ export class Engine {
   readonly #verifier: TokenVerifier | undefined;
   readonly #cache: DecisionCache<Decision> | undefined;
   readonly #metrics: Metrics | undefined;
-  readonly #decisionCounters = new Map<string, { inc(): void }>();
+  readonly #decisionCounters = new Map<string, { inc(value?: number): void }>();
   readonly #durationHistograms = new Map<string, { observe(v: number): void }>();
   readonly #validateRequests: RequestValidationMode;
   readonly #onSchemaViolation: ((event: SchemaViolationEvent) => void) | undefined;
@@ -239,14 +239,22 @@ export class Engine {
       for (const item of input.items) for (const _ of item.actions) this.#count('authorizer', tree, item.resource.type, deny, started);
       return { revision: tree.revision, tokenReason: subject.reason, message: subject.message, results };
     }
+    // The subject is given once, in the outcome; decisions are counted once per distinct label set.
+    const bare: Extract<Subject, { ok: true }> = subject.decided === undefined ? subject : { ok: true, attributes: subject.attributes, cacheId: subject.cacheId, notAfter: subject.notAfter };
+    const counts = new Map<string, { type: string; decision: EngineDecision; n: number }>();
     const results = input.items.map((item) =>
       item.actions.map((action) => {
-        const t0 = performance.now();
-        const d = this.#decideFor(tree, set.schema, subject, action, item.resource, input.context, false, now);
-        this.#count('authorizer', tree, item.resource.type, d, t0);
+        const d = this.#decideFor(tree, set.schema, bare, action, item.resource, input.context, false, now);
+        if (this.#metrics !== undefined) {
+          const key = `${item.resource.type}\0${d.decision}\0${d.reason}`;
+          const c = counts.get(key);
+          if (c === undefined) counts.set(key, { type: item.resource.type, decision: d, n: 1 });
+          else c.n++;
+        }
         return d;
       }),
     );
+    for (const c of counts.values()) this.#count('authorizer', tree, c.type, c.decision, started, c.n);
     return subject.decided === undefined ? { revision: tree.revision, results } : { revision: tree.revision, subject: subject.decided, results };
   }
 
@@ -325,7 +333,8 @@ export class Engine {
     return { ok: true, attributes: s.attributes as Attributes, cacheId: ['t', s.tokenHash], notAfter: s.expiresAt ?? Number.POSITIVE_INFINITY, decided };
   }
 
-  #count(api: Api, tree: DecisionTree, type: string, d: EngineDecision, started: number): void {
+  /** Counts `n` decisions like `d`; for a batch (n > 1 or several label sets) the duration is observed once per label set. */
+  #count(api: Api, tree: DecisionTree, type: string, d: EngineDecision, started: number, n = 1): void {
     const m = this.#metrics;
     if (m === undefined) return;
     // Label children are looked up once per label set: prom-client hashes label objects on every call otherwise.
@@ -337,7 +346,7 @@ export class Engine {
       counter = m.decisions.labels({ api, decision: d.decision, reason: d.reason, resource_type: resourceType });
       this.#decisionCounters.set(key, counter);
     }
-    counter.inc();
+    counter.inc(n);
     const hkey = `${api}\0${d.cached}`;
     let histogram = this.#durationHistograms.get(hkey);
     if (histogram === undefined) {

@@ -61,7 +61,7 @@ export class Metrics {
     this.decisions = new Counter({ name: 'arbiter_decisions_total', help: 'Decisions by API (authorizer, ext_authz), decision, reason and resource type.', labelNames: ['api', 'decision', 'reason', 'resource_type'], registers });
     this.decisionDuration = new Histogram({
       name: 'arbiter_decision_duration_seconds',
-      help: 'Time to decide, token verification included, by API and whether the decision cache answered.',
+      help: 'Time to decide, token verification included, by API and whether the decision cache answered (per Check; per CheckBatch call and distinct outcome for batches).',
       labelNames: ['api', 'cached'],
       buckets: [0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1],
       registers,

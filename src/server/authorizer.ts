@@ -8,7 +8,7 @@ import { status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceIm
 import type { Attributes } from '../compile/index.js';
 import { RequestError } from '../errors.js';
 import type { DecisionLog } from '../audit/decision-log.js';
-import type { Engine, EngineDecision, Principal } from '../engine/engine.js';
+import type { DecidedSubject, Engine, EngineDecision, Principal } from '../engine/engine.js';
 import { parseRequest, REQUEST_LIMITS } from '../engine/request.js';
 import type { Trace } from '../eval/evaluate.js';
 import type { Logger } from '../log/logger.js';
@@ -153,17 +153,23 @@ async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<CheckBatch
     if (actions.length === 0) throw new RequestError('REQUEST_INVALID', `${field}.actions`, `\`${field}.actions\` must list at least one action`);
     if (actions.length > MAX_ACTIONS_PER_ITEM) throw new RequestError('REQUEST_INVALID', `${field}.actions`, `\`${field}.actions\` lists ${actions.length} actions; at most ${MAX_ACTIONS_PER_ITEM} are allowed per item`);
     const resource = resourceJson(item.resource, `${field}.resource`);
-    const resources = actions.map((action, j) => {
-      try {
-        return parseRequest({ action, resource, ...(i === 0 && j === 0 && contextJson !== undefined ? { context: contextJson } : {}) }, { subjectFromToken: true });
-      } catch (e) {
-        if (!(e instanceof RequestError)) throw e;
-        const f = e.field === 'action' ? `${field}.actions[${j}]` : e.field.startsWith('resource') ? `${field}.${e.field}` : e.field;
-        throw new RequestError(e.code, f, e.message.replaceAll(`\`${e.field}\``, `\`${f}\``));
+    // The item is validated once, with its first action; the other actions are names, checked alike.
+    let parsed;
+    try {
+      parsed = parseRequest({ action: actions[0], resource, ...(i === 0 && contextJson !== undefined ? { context: contextJson } : {}) }, { subjectFromToken: true });
+    } catch (e) {
+      if (!(e instanceof RequestError)) throw e;
+      const f = e.field === 'action' ? `${field}.actions[0]` : e.field.startsWith('resource') ? `${field}.${e.field}` : e.field;
+      throw new RequestError(e.code, f, e.message.replaceAll(`\`${e.field}\``, `\`${f}\``));
+    }
+    for (const [j, action] of actions.entries()) {
+      if (typeof action !== 'string' || action.length === 0 || action.length > REQUEST_LIMITS.maxNameLength) {
+        const f = `${field}.actions[${j}]`;
+        throw new RequestError('REQUEST_INVALID', f, `\`${f}\` must be a non-empty string of at most ${REQUEST_LIMITS.maxNameLength} characters`);
       }
-    });
-    if (i === 0) context = resources[0]?.context;
-    return { resource: resources[0]!.resource, actions };
+    }
+    if (i === 0) context = parsed.context;
+    return { resource: parsed.resource, actions };
   });
   const ctx = withCaller(context, caller);
   if (call.cancelled) return { ok: false, error: serviceError(status.CANCELLED, 'call cancelled') };
@@ -171,7 +177,7 @@ async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<CheckBatch
   for (const [i, item] of parsedItems.entries()) {
     for (const [j, action] of item.actions.entries()) {
       const d = outcome.results[i]?.[j];
-      if (d !== undefined) writeLog(deps, 'CheckBatch', requestId, caller, action, item.resource, d, started);
+      if (d !== undefined) writeLog(deps, 'CheckBatch', requestId, caller, action, item.resource, d, started, outcome.subject);
     }
   }
   return {
@@ -273,15 +279,17 @@ function writeLog(
   resource: { type: string; id?: string },
   d: EngineDecision,
   started: number,
+  batchSubject?: DecidedSubject,
 ): void {
   if (deps.decisionLog.enabled === false) return;
+  const subject = batchSubject ?? d.subject;
   deps.decisionLog.write({
     time: new Date().toISOString(),
     request_id: requestId,
     ...(caller === undefined ? {} : { caller }),
     method,
-    ...(d.subject?.sub === undefined ? {} : { sub: d.subject.sub }),
-    ...(d.subject === undefined ? {} : { issuer: d.subject.issuer }),
+    ...(subject?.sub === undefined ? {} : { sub: subject.sub }),
+    ...(subject === undefined ? {} : { issuer: subject.issuer }),
     action,
     resource_type: resource.type,
     ...(resource.id === undefined ? {} : { resource_id: resource.id.slice(0, REQUEST_LIMITS.maxIdLength) }),
