@@ -46,7 +46,7 @@
  * directory: run the single-worker Arbiter under `node --cpu-prof` and write
  * its profile there).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +61,6 @@ import {
   EXT_MIXES,
   isExtMix,
   isLoadResult,
-  machineBusyCpuSeconds,
   MIX_NOTES,
   MIXES,
   ROOT,
@@ -71,6 +70,7 @@ import {
   type LoadResult,
   type Mix,
 } from './common.js';
+import { bannerPort, jsonPort, startServer, stopServer, waitForQuiet, type Server } from './servers.js';
 
 const HERE = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 const LOAD = HERE('./load.js');
@@ -109,8 +109,6 @@ const OTHER_CPU_FLAG = 0.2;
 const QUIET_MAX_SECONDS = process.env['BENCH_QUIET_MAX_SECONDS'] === '0' ? 0 : numberEnv('BENCH_QUIET_MAX_SECONDS', 60);
 /** Re-runs of a point during which other processes took more than OTHER_CPU_FLAG cores (BENCH_RETRIES). */
 const RETRIES = process.env['BENCH_RETRIES'] === '0' ? 0 : numberEnv('BENCH_RETRIES', 2);
-/** What Arbiter's reflection service prints at start-up about well-known types: harmless, and noise here. */
-const STDERR_NOISE = /^Could not find file associated with reference /;
 
 function numberEnv(name: string, fallback: number): number {
   const raw = process.env[name];
@@ -118,116 +116,6 @@ function numberEnv(name: string, fallback: number): number {
   const n = Number(raw);
   if (!Number.isFinite(n) || n <= 0) throw new Error(`${name} must be a positive number (got ${raw})`);
   return n;
-}
-
-/** A server child and where it listens. */
-interface Server {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly port: number;
-  /** The process whose tree's CPU is measured (the cluster primary for `serve --workers`). */
-  readonly pid: number;
-}
-
-/**
- * Spawns a server and waits until `parsePort` finds its port in what it
- * prints on stdout.
- */
-function startServer(name: string, args: readonly string[], parsePort: (stdout: string) => number | undefined): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    forwardStderr(child, name);
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${name} did not start within 30 s; it printed: ${out}`));
-    }, 30_000);
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => {
-      out += chunk;
-      const port = parsePort(out);
-      if (port !== undefined && child.pid !== undefined) {
-        clearTimeout(timer);
-        child.stdout!.removeAllListeners('data');
-        child.stdout!.resume(); // keep draining, so the child never blocks on a full pipe
-        resolve({ name, child, port, pid: child.pid });
-      }
-    });
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (${signal ?? `code ${String(code)}`}) before it served; it printed: ${out}`));
-    });
-  });
-}
-
-/** Passes a server's stderr on, line by line, prefixed with its name, without the known start-up noise. */
-function forwardStderr(child: ChildProcess, name: string): void {
-  let pending = '';
-  child.stderr!.setEncoding('utf8');
-  child.stderr!.on('data', (chunk: string) => {
-    pending += chunk;
-    const lines = pending.split('\n');
-    pending = lines.pop() ?? '';
-    for (const line of lines) if (line !== '' && !STDERR_NOISE.test(line)) process.stderr.write(`[${name}] ${line}\n`);
-  });
-}
-
-/**
- * Waits, up to QUIET_MAX_SECONDS, until the whole machine uses less than
- * OTHER_CPU_FLAG cores over a second (the servers are idle between points, so
- * what is left is other processes). Returns the seconds waited.
- */
-async function waitForQuiet(): Promise<number> {
-  if (QUIET_MAX_SECONDS === 0) return 0;
-  const start = performance.now();
-  for (;;) {
-    const a = machineBusyCpuSeconds();
-    await new Promise((r) => setTimeout(r, 1000));
-    const b = machineBusyCpuSeconds();
-    const waited = (performance.now() - start) / 1000;
-    if (a === null || b === null || b - a < OTHER_CPU_FLAG || waited >= QUIET_MAX_SECONDS) return waited;
-  }
-}
-
-/** The first line holding a JSON object with a numeric `port` (our bench servers). */
-function jsonPort(out: string): number | undefined {
-  for (const line of out.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      const v = JSON.parse(line) as { port?: unknown };
-      if (typeof v.port === 'number') return v.port;
-    } catch {
-      // a partial line: wait for more
-    }
-  }
-  return undefined;
-}
-
-/** The port in `arbiter serve`'s ready banner. */
-function bannerPort(out: string): number | undefined {
-  // "arbiter: serving arbiter.v1.Authorizer[ and …] on HOST:PORT (plaintext), N workers"
-  const m = /serving arbiter\.v1\.Authorizer\b[^\n]*? on (?:\[[^\]]+\]|[^\s:]+):(\d+)\b/.exec(out);
-  return m === null ? undefined : Number(m[1]);
-}
-
-/** SIGTERM (drain), then SIGKILL if it lingers. */
-function stopServer(s: Server): Promise<void> {
-  return new Promise((resolve) => {
-    if (s.child.exitCode !== null || s.child.signalCode !== null) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(() => s.child.kill('SIGKILL'), 20_000);
-    s.child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    s.child.kill('SIGTERM');
-  });
 }
 
 /** One measured point. */
@@ -250,7 +138,7 @@ let poolCursor = 0;
 async function runLoad(server: Server, c: number, mix: AnyMix, expect: 'arbiter' | 'allow', mixFile: string): Promise<LoadResult> {
   let best: LoadResult | undefined;
   for (let attempt = 0; attempt <= RETRIES; attempt++) {
-    const waited = await waitForQuiet();
+    const waited = await waitForQuiet(QUIET_MAX_SECONDS, OTHER_CPU_FLAG);
     if (waited > 2) process.stderr.write(`bench:grpc: waited ${waited.toFixed(0)} s for other processes to leave the CPU\n`);
     const r = await runLoadOnce(server, c, mix, expect, mixFile);
     // A run with a failure is kept whatever the noise: failures are never retried away.

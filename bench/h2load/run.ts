@@ -43,7 +43,7 @@
  * BENCH_PROFILE (a directory: run the single-worker batch-1000 server under
  * `node --cpu-prof` and write its profile there).
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +51,7 @@ import { fileURLToPath } from 'node:url';
 import { parseDocument } from 'yaml';
 import { benchConfigYaml, buildMix, machineBusyCpuSeconds, processTreeCpuSeconds, ROOT } from '../grpc/common.js';
 import { BATCH_ACTIONS, BATCH_PATH, batchBody, batchExpected, CHECK_PATH, checkBody, EXT_PATH, extBody, servedCacheEntries, verifyBody, type Expectation } from './bodies.js';
+import { bannerPort, jsonPort, startServer, stopServer, waitForQuiet, type Server } from '../grpc/servers.js';
 
 const HERE = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 const CEILING = HERE('../grpc/ceiling-server.js');
@@ -83,7 +84,6 @@ const PROFILE_DIR = process.env['BENCH_PROFILE'];
 /** CPU (cores) other processes may take during a timed run before it is flagged (as bench/grpc). */
 const OTHER_CPU_FLAG = 0.2;
 const CLOCK_TICKS = 100;
-const STDERR_NOISE = /^Could not find file associated with reference /;
 
 /** Targets from the issue (reported, not enforced): server CPU per call vs the ceiling's, and batch throughput. */
 const CPU_TARGETS: Readonly<Record<string, number>> = { 'check-hits': 1.25, 'check-nocache': 1.5 };
@@ -106,98 +106,6 @@ interface Target {
   readonly decisions: number;
   /** Whose server CPU per call it is compared with. */
   readonly ref: 'ceiling-check' | 'ceiling-ext';
-}
-
-interface Server {
-  readonly name: string;
-  readonly child: ChildProcess;
-  readonly port: number;
-  readonly pid: number;
-}
-
-function startServer(name: string, args: readonly string[], parsePort: (stdout: string) => number | undefined): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
-    let pending = '';
-    child.stderr!.setEncoding('utf8');
-    child.stderr!.on('data', (chunk: string) => {
-      pending += chunk;
-      const lines = pending.split('\n');
-      pending = lines.pop() ?? '';
-      for (const l of lines) if (l !== '' && !STDERR_NOISE.test(l)) process.stderr.write(`[${name}] ${l}\n`);
-    });
-    let out = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`${name} did not start within 30 s; it printed: ${out}`));
-    }, 30_000);
-    child.stdout!.setEncoding('utf8');
-    child.stdout!.on('data', (chunk: string) => {
-      out += chunk;
-      const port = parsePort(out);
-      if (port !== undefined && child.pid !== undefined) {
-        clearTimeout(timer);
-        child.stdout!.removeAllListeners('data');
-        child.stdout!.resume();
-        child.removeAllListeners('exit');
-        resolve({ name, child, port, pid: child.pid });
-      }
-    });
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited (${signal ?? `code ${String(code)}`}) before it served; it printed: ${out}`));
-    });
-  });
-}
-
-function jsonPort(out: string): number | undefined {
-  for (const l of out.split('\n')) {
-    if (!l.startsWith('{')) continue;
-    try {
-      const v = JSON.parse(l) as { port?: unknown };
-      if (typeof v.port === 'number') return v.port;
-    } catch {
-      // partial line
-    }
-  }
-  return undefined;
-}
-
-function bannerPort(out: string): number | undefined {
-  const m = /serving arbiter\.v1\.Authorizer\b[^\n]*? on (?:\[[^\]]+\]|[^\s:]+):(\d+)\b/.exec(out);
-  return m === null ? undefined : Number(m[1]);
-}
-
-function stopServer(s: Server): Promise<void> {
-  return new Promise((resolve) => {
-    if (s.child.exitCode !== null || s.child.signalCode !== null) {
-      resolve();
-      return;
-    }
-    const timer = setTimeout(() => s.child.kill('SIGKILL'), 20_000);
-    s.child.once('exit', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    s.child.kill('SIGTERM');
-  });
-}
-
-/** As bench/grpc/run.ts: wait (up to QUIET_MAX_SECONDS) until the machine uses < OTHER_CPU_FLAG cores over a second. */
-async function waitForQuiet(): Promise<number> {
-  if (QUIET_MAX_SECONDS === 0) return 0;
-  const start = performance.now();
-  for (;;) {
-    const a = machineBusyCpuSeconds();
-    await new Promise((r) => setTimeout(r, 1000));
-    const b = machineBusyCpuSeconds();
-    const waited = (performance.now() - start) / 1000;
-    if (a === null || b === null || b - a < OTHER_CPU_FLAG || waited >= QUIET_MAX_SECONDS) return waited;
-  }
 }
 
 /** CPU seconds of this process's reaped children (cutime + cstime, /proc/self/stat): h2load's, once it has exited. */
@@ -336,7 +244,7 @@ async function measureOnce(server: Server, path: string, bodyFile: string, c: nu
 async function measure(server: Server, path: string, bodyFile: string, c: number, logFile: string, label: string): Promise<Measure> {
   let best: Measure | undefined;
   for (let attempt = 0; attempt <= RETRIES; attempt++) {
-    const waited = await waitForQuiet();
+    const waited = await waitForQuiet(QUIET_MAX_SECONDS, OTHER_CPU_FLAG);
     if (waited > 2) process.stderr.write(`bench:h2load: waited ${waited.toFixed(0)} s for other processes to leave the CPU\n`);
     process.stderr.write(`bench:h2load: ${label} …\n`);
     const m = await measureOnce(server, path, bodyFile, c, logFile);
