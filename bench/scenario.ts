@@ -102,14 +102,15 @@ export function mulberry32(seed: number): () => number {
   };
 }
 
-function pick<T>(rand: () => number, items: readonly T[]): T {
+/** A uniformly random item (seeded by `rand`). */
+export function pick<T>(rand: () => number, items: readonly T[]): T {
   const item = items[Math.floor(rand() * items.length)];
   if (item === undefined) throw new Error('pick from an empty list');
   return item;
 }
 
 /** Picks by weight; weights need not sum to 1. */
-function weighted<T>(rand: () => number, choices: ReadonlyArray<readonly [T, number]>): T {
+export function weighted<T>(rand: () => number, choices: ReadonlyArray<readonly [T, number]>): T {
   const total = choices.reduce((s, [, w]) => s + w, 0);
   let r = rand() * total;
   for (const [value, w] of choices) {

@@ -13,7 +13,7 @@
  * process sees exactly the same requests, so decisions can be compared
  * request by request across engines and across N.
  */
-import { mulberry32 } from '../scenario.js';
+import { mulberry32, pick, weighted } from '../scenario.js';
 
 /** Extra-rule counts measured by default; 0 is the baseline of the scaling table. */
 export const RULE_COUNTS: readonly number[] = [0, 10, 100, 1000, 10000];
@@ -75,25 +75,6 @@ const SUBJECT_COUNT = 400;
 const DOC_COUNT = 2_000;
 /** Share of requests aimed at a document the subject owns. */
 const OWN_DOC_SHARE = 0.15;
-
-function pick<T>(rand: () => number, items: readonly T[]): T {
-  const item = items[Math.floor(rand() * items.length)];
-  if (item === undefined) throw new Error('pick from an empty list');
-  return item;
-}
-
-/** Picks by weight; weights need not sum to 1. */
-function weighted<T>(rand: () => number, choices: ReadonlyArray<readonly [T, number]>): T {
-  const total = choices.reduce((s, [, w]) => s + w, 0);
-  let r = rand() * total;
-  for (const [value, w] of choices) {
-    r -= w;
-    if (r < 0) return value;
-  }
-  const last = choices[choices.length - 1];
-  if (last === undefined) throw new Error('weighted choice from an empty list');
-  return last[0];
-}
 
 /**
  * The pools and the main stream: 400 subjects (mixed roles, 3 % suspended),
