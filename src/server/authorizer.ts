@@ -142,6 +142,8 @@ async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<CheckBatch
   const requestId = requestIdOf(req.request_id);
   const caller = callerOf(call);
   const principal = principalOf(deps, req, caller);
+  // Trusted subject attributes get the same bounds as in Check (depth, value count, string sizes).
+  if ('subject' in principal) parseRequest({ subject: principal.subject, action: 'batch', resource: { type: 'batch' } });
   const items = req.items ?? [];
   if (items.length === 0) throw new RequestError('REQUEST_INVALID', 'items', '`items` must list at least one (resource, actions) item');
   if (items.length > deps.maxBatchItems) throw new RequestError('REQUEST_INVALID', 'items', `\`items\` has ${items.length} items; at most ${deps.maxBatchItems} are allowed per call`);

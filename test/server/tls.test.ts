@@ -281,6 +281,21 @@ describe('trusted subject callers', () => {
     ]);
   });
 
+  it('trusted subject attributes are bounded in CheckBatch as in Check (nesting over 16 levels: INVALID_ARGUMENT naming subject)', async () => {
+    const h = await serve({ clientCa: true, trusted: [SPIFFE_ENVOY] });
+    let deep: Record<string, unknown> = { leaf: 1 };
+    for (let i = 0; i < 20; i++) deep = { d: deep };
+    for (const method of ['Check', 'CheckBatch'] as const) {
+      const request =
+        method === 'Check'
+          ? { subject: jsonToStruct({ ...ALICE, deep }), action: 'read', resource: { type: 'document' } }
+          : { subject: jsonToStruct({ ...ALICE, deep }), items: [{ resource: { type: 'document' }, actions: ['read'] }] };
+      const err = await call(tlsClient(h, pki.spiffeClient), method, request, FAIL_DEADLINE_MS).catch((e: grpc.ServiceError) => e);
+      expect('code' in err ? err.code : undefined, method).toBe(grpc.status.INVALID_ARGUMENT);
+      expect((err as grpc.ServiceError).details).toMatch(/^subject/);
+    }
+  });
+
   it('a caller not in the list (a DNS SAN) gets PERMISSION_DENIED for subject, but may still send a token', async () => {
     const h = await serve({ clientCa: true, trusted: [SPIFFE_ENVOY] });
     const client = tlsClient(h, pki.dnsClient);
