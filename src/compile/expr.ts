@@ -29,7 +29,7 @@ import {
   toTimestamp,
   type Scalar,
 } from './ops.js';
-import { derivedRoleHolds, subjectRoles } from './roles.js';
+import { derivedRoleHolds, hasRole } from './roles.js';
 import { formatSchemaType, type EnumType, type Schema, type SchemaType } from './schema.js';
 import { didYouMean } from './suggest.js';
 import type { Condition, EvalContext, ValueReader } from './tree.js';
@@ -282,7 +282,7 @@ function hasDerivedRole(role: string): Condition {
 }
 
 function hasStaticRole(role: string): Condition {
-  return (ctx) => subjectRoles(ctx).has(role);
+  return (ctx) => hasRole(ctx, role);
 }
 
 function startsWith(read: ValueReader, readArg: ValueReader): Condition {

@@ -125,7 +125,7 @@ export function compilePolicySet(sources: readonly PolicySource[], options: Comp
     schema: undefined,
     staticRoles: new Set(),
     roleEdges: new Map(),
-    roleGraph: { implied: new Map() },
+    roleGraph: { implied: new Map(), impliedBy: new Map() },
     resources: new Map(),
     derivedDecls: new Map(),
     allDerived: new Set(),
@@ -366,7 +366,7 @@ function compileDerivedRoles(state: State): void {
       const expr = conditionOf(decl.when, decl.unless, decl.loc);
       if (expr === null) continue; // the grammar requires a condition
       const c = compileCondition(expr, scopeFor(state, type, (role, loc) => refs.push({ role, loc })));
-      if (c !== null) out.set(name, { name, condition: c.condition, location: decl.loc });
+      if (c !== null) out.set(name, { name, slot: out.size, condition: c.condition, location: decl.loc });
     }
     state.derived.set(type, out);
   }

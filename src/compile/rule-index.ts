@@ -13,7 +13,7 @@
  */
 import type { IndexKey } from './expr.js';
 import type { Scalar } from './ops.js';
-import { derivedRoleHolds, subjectRoles } from './roles.js';
+import { derivedRoleHolds, heldRoles, SHORT_ROLE_LIST, subjectRoles } from './roles.js';
 import type { CompiledRule, EvalContext, IndexNode, LeafNode } from './tree.js';
 
 /** A rule with the indexable tests among its top-level conjuncts. */
@@ -107,11 +107,26 @@ function build(entries: readonly IndexEntry[], depth: number, used: ReadonlySet<
   if (sample !== undefined) {
     const buckets = new Map<Scalar, IndexNode>();
     for (const [value, group] of groups) buckets.set(value, build(group, depth + 1, nextUsed));
-    return { kind: 'eq', path: sample.path, read: sample.read, buckets, rest: restNode };
+    const m = bucketsMin(buckets.values());
+    const r = nodeMin(restNode);
+    return { kind: 'eq', min: Math.min(m, r), restFirst: r < m, path: sample.path, read: sample.read, buckets, rest: restNode };
   }
   const buckets = new Map<string, IndexNode>();
   for (const [role, group] of groups) buckets.set(role as string, build(group, depth + 1, nextUsed));
-  return { kind: 'role', buckets, derivedKeys: [...derivedKeys], rest: restNode };
+  const m = bucketsMin(buckets.values());
+  const r = nodeMin(restNode);
+  return { kind: 'role', min: Math.min(m, r), restFirst: r < m, buckets, derivedKeys: [...derivedKeys], rest: restNode };
+}
+
+/** The lowest `order` of any rule under `node` (`Infinity` when none): a leaf's rules are sorted. */
+function nodeMin(node: IndexNode): number {
+  return node.kind === 'leaf' ? (node.rules[0]?.order ?? Infinity) : node.min;
+}
+
+function bucketsMin(nodes: Iterable<IndexNode>): number {
+  let m = Infinity;
+  for (const n of nodes) m = Math.min(m, nodeMin(n));
+  return m;
 }
 
 /**
@@ -152,6 +167,87 @@ export function lookupCandidates(node: IndexNode, ctx: EvalContext, out: Compile
       }
       lookupCandidates(node.rest, ctx, out);
       return;
+    }
+  }
+}
+
+/**
+ * The rule under `node` that applies to this request and comes first in
+ * policy order, or `best` when none comes before it: what testing every
+ * candidate of {@link lookupCandidates} would pick, without collecting them.
+ * Leaves are sorted, so a leaf stops at its first applying rule or at the
+ * first rule not before `best`.
+ */
+export function bestApplying(node: IndexNode, ctx: EvalContext, best: CompiledRule | undefined): CompiledRule | undefined {
+  switch (node.kind) {
+    case 'leaf': {
+      const rules = node.rules;
+      for (let i = 0; i < rules.length; i++) {
+        const r = rules[i] as CompiledRule;
+        if (best !== undefined && r.order >= best.order) return best;
+        if (r.condition === null || r.condition(ctx)) return r;
+      }
+      return best;
+    }
+    case 'eq': {
+      if (best !== undefined && node.min >= best.order) return best;
+      if (node.restFirst) best = bestApplying(node.rest, ctx, best);
+      if (best === undefined || node.min < best.order) {
+        const b = node.buckets.get(node.read(ctx) as Scalar);
+        if (b !== undefined) best = bestApplying(b, ctx, best);
+      }
+      return node.restFirst ? best : bestApplying(node.rest, ctx, best);
+    }
+    case 'role': {
+      if (best !== undefined && node.min >= best.order) return best;
+      if (node.restFirst) {
+        best = bestApplying(node.rest, ctx, best);
+        if (best !== undefined && best.order <= node.min) return best;
+      }
+      const derived = node.derivedKeys;
+      const held = heldRoles(ctx);
+      if (ctx.roles === undefined && held.length <= SHORT_ROLE_LIST) {
+        // A bucket may be reached twice (two held roles implying the same one): harmless here.
+        const implied = ctx.roleGraph.implied;
+        for (let i = 0; i < held.length; i++) {
+          const r = held[i];
+          if (typeof r !== 'string') continue;
+          const all = implied.get(r);
+          if (all === undefined) {
+            if (derived.length > 0 && derived.includes(r)) continue;
+            const b = node.buckets.get(r);
+            if (b !== undefined) best = bestApplying(b, ctx, best);
+          } else {
+            for (let j = 0; j < all.length; j++) {
+              const x = all[j] as string;
+              if (derived.length > 0 && derived.includes(x)) continue;
+              const b = node.buckets.get(x);
+              if (b !== undefined) best = bestApplying(b, ctx, best);
+            }
+          }
+        }
+      } else {
+        const roles = subjectRoles(ctx);
+        if (roles.size <= node.buckets.size) {
+          for (const r of roles) {
+            if (derived.length > 0 && derived.includes(r)) continue;
+            const b = node.buckets.get(r);
+            if (b !== undefined) best = bestApplying(b, ctx, best);
+          }
+        } else {
+          for (const [r, b] of node.buckets) {
+            if (roles.has(r) && !(derived.length > 0 && derived.includes(r))) best = bestApplying(b, ctx, best);
+          }
+        }
+      }
+      for (let i = 0; i < derived.length; i++) {
+        const d = derived[i] as string;
+        if (derivedRoleHolds(ctx, d)) {
+          const b = node.buckets.get(d);
+          if (b !== undefined) best = bestApplying(b, ctx, best);
+        }
+      }
+      return node.restFirst ? best : bestApplying(node.rest, ctx, best);
     }
   }
 }

@@ -22,9 +22,14 @@ export interface EvalContext {
   readonly context: Attributes;
   /** The decision time in milliseconds since the epoch (`context.time` when absent). */
   readonly now: number;
-  /** The subject's roles with every inherited role added; filled on first use. */
+  /** The subject's roles with every inherited role added; filled on first use (only for long role lists and explain mode). */
   roles: ReadonlySet<string> | undefined;
-  /** Derived-role results for this request; filled on first use. */
+  /** The subject's `roles` list as given (empty when it is not a list); filled on first use. */
+  held: readonly unknown[] | undefined;
+  /** Derived-role memo for slots below 31: bit `slot` set in `derivedDone` once computed, in `derivedTrue` when it holds. */
+  derivedDone: number;
+  derivedTrue: number;
+  /** Derived-role results for slots from 31 on; filled on first use. */
   derived: Map<string, boolean> | undefined;
   /** The policy set's role graph and derived roles for this resource type. */
   readonly roleGraph: RoleGraph;
@@ -60,6 +65,8 @@ export interface CompiledRule {
 /** A derived role's definition for one resource type. */
 export interface DerivedRole {
   readonly name: string;
+  /** Position among its resource type's derived roles: the index of its per-request memo bit. */
+  readonly slot: number;
   readonly condition: Condition;
   readonly location: SourceLocation;
 }
@@ -67,6 +74,8 @@ export interface DerivedRole {
 /** The role hierarchy: for each role, itself and every role it inherits. */
 export interface RoleGraph {
   readonly implied: ReadonlyMap<string, readonly string[]>;
+  /** The converse: for each role, every role that implies it (a role that implies only itself is left out). */
+  readonly impliedBy: ReadonlyMap<string, ReadonlySet<string>>;
 }
 
 /**
@@ -84,6 +93,10 @@ export interface LeafNode {
 /** `path == constant` shared by many rules: a hash lookup on the value at `path`. */
 export interface EqualityNode {
   readonly kind: 'eq';
+  /** The lowest `order` of any rule under the node. */
+  readonly min: number;
+  /** Whether `rest` holds a rule before every bucket's: the search visits it first. */
+  readonly restFirst: boolean;
   readonly path: string;
   readonly read: ValueReader;
   /** Buckets per constant; a Map keeps 1 and "1" apart, as `==` does. */
@@ -95,6 +108,8 @@ export interface EqualityNode {
 /** `subject.role("r")` shared by many rules: visit only the buckets of roles the subject holds. */
 export interface RoleNode {
   readonly kind: 'role';
+  readonly min: number;
+  readonly restFirst: boolean;
   readonly buckets: ReadonlyMap<string, IndexNode>;
   /** Bucket keys that are derived roles, tested per request. */
   readonly derivedKeys: readonly string[];

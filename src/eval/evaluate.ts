@@ -5,7 +5,7 @@
  * Combining: forbid overrides permit (deny-overrides, as in Cedar and XACML)
  * and the default is DENY. Any failure ends in DENY.
  */
-import { lookupCandidates } from '../compile/rule-index.js';
+import { bestApplying, lookupCandidates } from '../compile/rule-index.js';
 import type { Attributes, CompiledRule, DecisionTree, EvalContext, IndexNode } from '../compile/index.js';
 
 /** Why a decision came out the way it did: stable codes callers can match on. */
@@ -120,17 +120,22 @@ function decide(tree: DecisionTree, request: Request, options: EvaluateOptions):
     context: request.context ?? EMPTY,
     now: options.now,
     roles: undefined,
+    held: undefined,
+    derivedDone: 0,
+    derivedTrue: 0,
     derived: undefined,
     roleGraph: tree.roleGraph,
     derivedRoles: resourceTree.derivedRoles,
   };
   const useIndex = options.useIndex !== false;
-  const forbids = candidates(actionTree.forbids, actionTree.allForbids, ctx, useIndex);
-  if (explain) return explained(tree, ctx, forbids, candidates(actionTree.permits, actionTree.allPermits, ctx, useIndex), actionTree.allForbids.length + actionTree.allPermits.length);
+  if (explain) {
+    const forbids = candidates(actionTree.forbids, actionTree.allForbids, ctx, useIndex);
+    return explained(tree, ctx, forbids, candidates(actionTree.permits, actionTree.allPermits, ctx, useIndex), actionTree.allForbids.length + actionTree.allPermits.length);
+  }
 
-  let best = firstApplying(forbids, ctx);
+  let best = useIndex ? bestApplying(actionTree.forbids, ctx, undefined) : firstApplying(actionTree.allForbids, ctx);
   if (best !== undefined) return { decision: 'DENY', reason: REASONS.RULE_FORBID, rules: [best.id], revision: tree.revision };
-  best = firstApplying(candidates(actionTree.permits, actionTree.allPermits, ctx, useIndex), ctx);
+  best = useIndex ? bestApplying(actionTree.permits, ctx, undefined) : firstApplying(actionTree.allPermits, ctx);
   if (best !== undefined) return { decision: 'ALLOW', reason: REASONS.RULE_PERMIT, rules: [best.id], revision: tree.revision };
   return { decision: DEFAULT_EFFECT, reason: REASONS.NO_MATCHING_RULE, rules: [], revision: tree.revision };
 }
