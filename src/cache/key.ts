@@ -3,8 +3,9 @@
  * values hash equal whatever their key order, and different values (a string
  * "1" and a number 1, a missing key and a null) hash differently.
  *
- * The canonical form is built as one string and hashed once: many small
- * `hash.update` calls each cross into C++ and cost more than the hashing.
+ * The canonical form is built as one string; a short one is the key itself
+ * (the `=` after the revision marks it), a longer one is hashed once with
+ * SHA-256 (`:`). The two forms cannot collide.
  */
 import { createHash } from 'node:crypto';
 
@@ -49,5 +50,11 @@ export function appendCanonical(out: string[], value: unknown): void {
 export function decisionKey(revision: string, parts: readonly unknown[]): string {
   const out: string[] = [];
   for (const p of parts) appendCanonical(out, p);
-  return `${revision}:${createHash('sha256').update(out.join('')).digest('base64url')}`;
+  const canonical = out.join('');
+  // A short canonical form is its own key (exact, and cheaper than hashing); a long one is hashed,
+  // so an entry's key never costs more than a few hundred bytes.
+  return canonical.length <= MAX_PLAIN_KEY ? `${revision}=${canonical}` : `${revision}:${createHash('sha256').update(canonical).digest('base64url')}`;
 }
+
+/** Longest canonical form used as a key as it is. */
+const MAX_PLAIN_KEY = 256;

@@ -48,7 +48,15 @@ describe('decisionKey', () => {
 
   it('includes the revision', () => {
     expect(decisionKey('r1', ['x'])).not.toBe(decisionKey('r2', ['x']));
-    expect(decisionKey('r1', ['x']).startsWith('r1:')).toBe(true);
+    expect(decisionKey('r1', ['x']).startsWith('r1=')).toBe(true);
+  });
+
+  it('uses a short canonical form as it is, and hashes a long one (the two forms never collide)', () => {
+    expect(decisionKey('r1', ['x'])).toBe('r1=s1:x');
+    const long = decisionKey('r1', ['x'.repeat(1000)]);
+    expect(long).toMatch(/^r1:[A-Za-z0-9_-]{43}$/);
+    // The hashed form of one value is never the plain form of another: `:` vs `=` after the revision.
+    expect(long.startsWith('r1=')).toBe(false);
   });
 });
 
