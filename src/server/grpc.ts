@@ -11,6 +11,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { TlsOptions } from '../config/server.js';
+import { encodeCheckBatchResponse, type CheckBatchResponseMsg } from './batch-encode.js';
 import { loadAuthorizerProto, loadExtAuthzProto, protoDir, PROTO_LOADER_OPTIONS } from './proto.js';
 
 /** The name health checks use for the Authorizer service. */
@@ -81,7 +82,10 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // Keep idle connections from piling up; clients reconnect transparently.
     'grpc.max_connection_idle_ms': 5 * 60_000,
   });
-  server.addService(authorizer, options.handlers);
+  // CheckBatch answers are encoded by our batch encoder (each distinct answer once per call).
+  const checkBatch = authorizer['CheckBatch'];
+  const service: grpc.ServiceDefinition = checkBatch === undefined ? authorizer : { ...authorizer, CheckBatch: { ...checkBatch, responseSerialize: (value: CheckBatchResponseMsg) => encodeCheckBatchResponse(value) } };
+  server.addService(service, options.handlers);
   const services = [AUTHORIZER_SERVICE];
   let reflected = definition;
   if (options.extAuthz !== undefined) {
