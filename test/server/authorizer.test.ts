@@ -16,7 +16,7 @@ import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { jsonToStruct, type ProtoStruct } from '../../src/server/struct.js';
 import { AUDIENCE, ISSUER, jwksOf, makeKey, sign, type TestKey } from '../jwt/fixtures.js';
-import { call, checkRequest, POLICIES, REPO, startHarness, type Harness } from './harness.js';
+import { call, checkRequest, POLICIES, REPO, startHarness, testIssuerYaml, type Harness } from './harness.js';
 
 // ---------------------------------------------------------------------------
 // Shapes of what the client decodes (proto-loader: keepCase, enums as
@@ -76,18 +76,7 @@ let attacker: TestKey;
 let jwksPath: string;
 
 function jwtYaml(extra = ''): string {
-  return [
-    'jwt:',
-    '  issuers:',
-    '    - name: test',
-    `      issuer: ${ISSUER}`,
-    `      audiences: [${AUDIENCE}]`,
-    `      jwks_file: ${JSON.stringify(jwksPath)}`,
-    '      claims:',
-    '        attributes:',
-    '          department: department',
-    extra,
-  ].join('\n');
+  return testIssuerYaml(`jwks_file: ${JSON.stringify(jwksPath)}`, { sectionLines: extra === '' ? [] : [extra] });
 }
 
 const SERVER_SMALL_BATCH = 'server:\n  address: 127.0.0.1:0\n  plaintext: true\n  max_batch_items: 5\n';

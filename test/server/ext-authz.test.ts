@@ -20,9 +20,9 @@ import { parseConfig } from '../../src/config/config.js';
 import { readServeSections } from '../../src/config/server.js';
 import { ConfigError } from '../../src/errors.js';
 import { extAuthzClient, protoDir } from '../../src/server/proto.js';
-import { AUDIENCE, ISSUER, jwksOf, makeKey, sign, writeJson, type TestKey } from '../jwt/fixtures.js';
+import { jwksOf, makeKey, sign, writeJson, type TestKey } from '../jwt/fixtures.js';
 import { CLIENT_DNS, createTestPki, SPIFFE_ENVOY, type Issued, type TestPki } from './certs.js';
-import { POLICIES, startHarness, type Harness } from './harness.js';
+import { POLICIES, startHarness, testIssuerYaml, type Harness } from './harness.js';
 
 // ---------------------------------------------------------------------------
 // What the client decodes (proto-loader with PROTO_LOADER_OPTIONS: keepCase,
@@ -63,18 +63,7 @@ let viewerToken: string;
 let auditorToken: string;
 
 function jwtYaml(): string {
-  return [
-    'jwt:',
-    '  issuers:',
-    '    - name: test',
-    `      issuer: ${JSON.stringify(ISSUER)}`,
-    `      audiences: [${AUDIENCE}]`,
-    `      jwks_file: ${JSON.stringify(jwksPath)}`,
-    '      algorithms: [ES256]',
-    '      claims:',
-    '        roles: roles',
-    '',
-  ].join('\n');
+  return testIssuerYaml(`jwks_file: ${JSON.stringify(jwksPath)}`, { algorithms: 'ES256', department: false });
 }
 
 function tokenFor(sub: string, roles: readonly string[], options: { now?: number; key?: TestKey } = {}): Promise<string> {

@@ -16,6 +16,7 @@ import { Metrics } from '../../src/metrics/registry.js';
 import { authorizerClient } from '../../src/server/proto.js';
 import { startArbiter, type ArbiterServer } from '../../src/server/run.js';
 import { jsonToStruct } from '../../src/server/struct.js';
+import { AUDIENCE, ISSUER } from '../jwt/fixtures.js';
 
 export const REPO = join(import.meta.dirname, '..', '..');
 export const POLICIES = join(REPO, 'policies');
@@ -117,4 +118,32 @@ export function checkRequest(json: { subject?: Record<string, unknown>; token?: 
     ...(json.explain === undefined ? {} : { explain: json.explain }),
     ...(json.request_id === undefined ? {} : { request_id: json.request_id }),
   };
+}
+
+/**
+ * The `jwt:` section of a test config: one issuer named `test`, the fixtures'
+ * issuer and audience, `keys` as its key source line (`jwks_file: "…"`), roles
+ * from the `roles` claim and, unless `department: false`, `subject.department`
+ * from the `department` claim. `issuerLines` are added to the issuer and
+ * `sectionLines` to the `jwt` section, as written (indentation included).
+ */
+export function testIssuerYaml(
+  keys: string,
+  options: { algorithms?: string; department?: boolean; issuerLines?: readonly string[]; sectionLines?: readonly string[] } = {},
+): string {
+  return [
+    'jwt:',
+    '  issuers:',
+    '    - name: test',
+    `      issuer: ${JSON.stringify(ISSUER)}`,
+    `      audiences: [${AUDIENCE}]`,
+    `      ${keys}`,
+    ...(options.algorithms === undefined ? [] : [`      algorithms: [${options.algorithms}]`]),
+    ...(options.issuerLines ?? []).map((l) => `      ${l}`),
+    '      claims:',
+    '        roles: roles',
+    ...(options.department === false ? [] : ['        attributes:', '          department: department']),
+    ...(options.sectionLines ?? []),
+    '',
+  ].join('\n');
 }

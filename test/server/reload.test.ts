@@ -11,8 +11,8 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { JWK } from 'jose';
-import { call, checkRequest, startHarness, type Harness } from './harness.js';
-import { AUDIENCE, ISSUER, jwksOf, makeKey, sign, writeJson, type TestKey } from '../jwt/fixtures.js';
+import { call, checkRequest, startHarness, testIssuerYaml, type Harness } from './harness.js';
+import { jwksOf, makeKey, sign, writeJson, type TestKey } from '../jwt/fixtures.js';
 
 type CheckResponse = {
   decision: string;
@@ -42,18 +42,7 @@ async function reloadCount(h: Harness, trigger: string, outcome: string): Promis
 }
 
 function jwtYaml(keys: string): string {
-  return [
-    'jwt:',
-    '  issuers:',
-    '    - name: test',
-    `      issuer: ${ISSUER}`,
-    `      audiences: [${AUDIENCE}]`,
-    `      ${keys}`,
-    '      claims:',
-    '        roles: roles',
-    '        attributes:',
-    '          department: department',
-  ].join('\n');
+  return testIssuerYaml(keys).trimEnd();
 }
 
 /** A resource type whose one rule lets editors (A) or only admins (B) view. */

@@ -14,8 +14,8 @@ import { promisify } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { authorizerClient } from '../../src/server/proto.js';
-import { call, checkRequest, POLICIES, REPO } from './harness.js';
-import { AUDIENCE, ISSUER, jwksOf, makeKey, sign, writeJson, type TestKey } from '../jwt/fixtures.js';
+import { call, checkRequest, POLICIES, REPO, testIssuerYaml } from './harness.js';
+import { jwksOf, makeKey, sign, writeJson, type TestKey } from '../jwt/fixtures.js';
 
 const BIN = join(REPO, 'bin', 'arbiter.js');
 
@@ -198,19 +198,7 @@ afterEach(async () => {
 });
 
 function issuerYaml(keys: string, extra: string[] = []): string {
-  return [
-    'jwt:',
-    '  issuers:',
-    '    - name: test',
-    `      issuer: ${ISSUER}`,
-    `      audiences: [${AUDIENCE}]`,
-    `      ${keys}`,
-    ...extra.map((l) => `      ${l}`),
-    '      claims:',
-    '        roles: roles',
-    '        attributes:',
-    '          department: department',
-  ].join('\n');
+  return testIssuerYaml(keys, { issuerLines: extra }).trimEnd();
 }
 
 /** A temp dir with a copy of policies/ and an arbiter.yaml; returns the config path and the policy dir. */

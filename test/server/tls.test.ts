@@ -20,9 +20,9 @@ import { createMemoryLogger } from '../../src/log/logger.js';
 import { Metrics } from '../../src/metrics/registry.js';
 import { startArbiter } from '../../src/server/run.js';
 import { jsonToStruct } from '../../src/server/struct.js';
-import { AUDIENCE, ISSUER, jwksOf, makeKey, sign, writeJson, type TestKey } from '../jwt/fixtures.js';
+import { jwksOf, makeKey, sign, writeJson, type TestKey } from '../jwt/fixtures.js';
 import { CLIENT_DNS, createTestPki, SPIFFE_ENVOY, type Issued, type TestPki } from './certs.js';
-import { call, checkRequest, POLICIES, startHarness, type Harness } from './harness.js';
+import { call, checkRequest, POLICIES, startHarness, testIssuerYaml, type Harness } from './harness.js';
 
 /** Deadline for calls expected to fail: short, so the suite stays fast. */
 const FAIL_DEADLINE_MS = 3_000;
@@ -89,17 +89,7 @@ function yamlFor(shape: ServerShape): string {
     `    key_file: ${JSON.stringify(pki.server.keyFile)}`,
     ...(shape.clientCa === true ? [`    client_ca_file: ${JSON.stringify(pki.ca.certFile)}`] : []),
     ...(shape.trusted === undefined ? [] : [`  trusted_subject_callers: ${JSON.stringify(shape.trusted)}`]),
-    'jwt:',
-    '  issuers:',
-    '    - name: test',
-    `      issuer: ${JSON.stringify(ISSUER)}`,
-    `      audiences: [${AUDIENCE}]`,
-    `      jwks_file: ${JSON.stringify(jwksFile)}`,
-    '      algorithms: [ES256]',
-    '      claims:',
-    '        roles: roles',
-    '        attributes:',
-    '          department: department',
+    testIssuerYaml(`jwks_file: ${JSON.stringify(jwksFile)}`, { algorithms: 'ES256' }),
   ].join('\n');
 }
 
