@@ -13,7 +13,7 @@
  * process sees exactly the same requests, so decisions can be compared
  * request by request across engines and across N.
  */
-import { mulberry32, pick, weighted } from '../scenario.js';
+import { mulberry32, pick, weighted, type Classification, type Doc, type Role, type Subject } from '../scenario.js';
 
 /** Extra-rule counts measured by default; 0 is the baseline of the scaling table. */
 export const RULE_COUNTS: readonly number[] = [0, 10, 100, 1000, 10000];
@@ -24,31 +24,11 @@ export const STREAM_SEED = 0x0a7b_17e5;
 /** Tenant of every subject and document of the main stream; extra rules name `t0`, `t1`, … */
 export const MAIN_TENANT = 'main';
 
-/** Static roles, least powerful first (`admin > editor > viewer`). */
-export type Role = 'viewer' | 'editor' | 'admin';
-export type Classification = 'public' | 'internal' | 'secret';
 /** The three document actions of the scenario. */
 export type Action = 'read' | 'update' | 'delete';
 
-// Type aliases rather than interfaces: only aliases are assignable to
-// Arbiter's index-signature `Attributes` type.
-
-/** A subject's attributes, as a gateway would pass them. */
-export type Subject = {
-  readonly sub: string;
-  readonly roles: readonly Role[];
-  readonly department: string;
-  readonly suspended: boolean;
-  readonly tenant: string;
-};
-
-/** A document's attributes. */
-export type Doc = {
-  readonly owner: string;
-  readonly department: string;
-  readonly classification: Classification;
-  readonly tenant: string;
-};
+// Subjects, documents, roles and classifications are the in-process bench's (bench/scenario.ts).
+export type { Classification, Doc, Role, Subject };
 
 /** A document with its id. */
 export interface DocEntry {
