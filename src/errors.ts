@@ -132,3 +132,10 @@ export class ConfigError extends ArbiterError {
     this.key = key;
   }
 }
+
+/** A caller that may not make this request at all (an untrusted caller sending `subject`). Code `PERMISSION_DENIED`. */
+export class PermissionError extends ArbiterError {
+  constructor(message: string) {
+    super('PERMISSION_DENIED', message);
+  }
+}

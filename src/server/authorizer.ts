@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import type { Attributes } from '../compile/index.js';
-import { RequestError } from '../errors.js';
+import { PermissionError, RequestError } from '../errors.js';
 import type { DecisionLog } from '../audit/decision-log.js';
 import type { DecidedSubject, Engine, EngineDecision, Principal } from '../engine/engine.js';
 import { parseRequest, REQUEST_LIMITS } from '../engine/request.js';
@@ -86,7 +86,7 @@ async function instrument(deps: AuthorizerDeps, method: 'Check' | 'CheckBatch', 
     if (!(e instanceof RequestError) && !(e instanceof PermissionError)) {
       deps.logger.log('error', 'request handling failed', { method, error: (e as Error).message });
     }
-    outcome = { ok: false, error: e instanceof PermissionError ? serviceError(status.PERMISSION_DENIED, e.message) : toServiceError(e) };
+    outcome = { ok: false, error: toServiceError(e) };
   } finally {
     deps.metrics?.grpcInFlight.dec();
   }
@@ -95,7 +95,6 @@ async function instrument(deps: AuthorizerDeps, method: 'Check' | 'CheckBatch', 
   else callback(outcome.error);
 }
 
-class PermissionError extends Error {}
 
 async function check(deps: AuthorizerDeps, call: ServerUnaryCall<CheckRequestMsg, unknown>): Promise<Outcome> {
   const started = performance.now();

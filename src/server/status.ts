@@ -4,7 +4,7 @@
  * statuses are for calls that cannot be answered at all.
  */
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { ArbiterError, RequestError } from '../errors.js';
+import { PermissionError, RequestError } from '../errors.js';
 
 /** A `ServiceError` for a call that cannot be answered. */
 export function serviceError(code: status, details: string, field?: string): Partial<ServiceError> {
@@ -15,11 +15,12 @@ export function serviceError(code: status, details: string, field?: string): Par
 
 /**
  * Maps an error thrown while handling a call: a malformed request is
- * INVALID_ARGUMENT naming the field; anything else is INTERNAL with a generic
+ * INVALID_ARGUMENT naming the field; a caller not allowed to ask is
+ * PERMISSION_DENIED; anything else is INTERNAL with a generic
  * message (details of internal failures go to the log, not to callers).
  */
 export function toServiceError(e: unknown): Partial<ServiceError> {
   if (e instanceof RequestError) return serviceError(status.INVALID_ARGUMENT, e.field === '' ? e.message : `${e.field}: ${e.message}`, e.field);
-  if (e instanceof ArbiterError && e.code === 'PERMISSION_DENIED') return serviceError(status.PERMISSION_DENIED, e.message);
+  if (e instanceof PermissionError) return serviceError(status.PERMISSION_DENIED, e.message);
   return serviceError(status.INTERNAL, 'internal error');
 }
