@@ -133,7 +133,9 @@ async function decide(deps: ExtAuthzDeps, req: ExtAuthzCheckRequest, caller: str
   const opts = deps.options;
   const http = req.attributes?.request?.http;
   // The client-visible request id (x-request-id) when the gateway forwards one, else Envoy's stream id.
-  const requestId = validId(http === undefined || http === null ? undefined : headersOf(http)['x-request-id']) ?? validId(http?.id) ?? randomUUID();
+  // Read once: with `header_map` (Envoy's encode_raw_headers) this builds the map.
+  const headers = http === undefined || http === null ? {} : headersOf(http);
+  const requestId = validId(headers['x-request-id']) ?? validId(http?.id) ?? randomUUID();
   const log = (d: { decision: 'ALLOW' | 'DENY'; reason: string; rules?: readonly string[]; revision?: string; cached?: boolean; sub?: string; issuer?: string; action?: string; type?: string; id?: string; route?: string }): void => {
     deps.decisionLog.write({
       time: new Date().toISOString(),
@@ -161,7 +163,6 @@ async function decide(deps: ExtAuthzDeps, req: ExtAuthzCheckRequest, caller: str
   };
 
   if (http === undefined || http === null) return early(403, RPC.PERMISSION_DENIED, GATEWAY_REASONS.NOT_HTTP);
-  const headers = headersOf(http);
   let headerBytes = 0;
   for (const [k, v] of Object.entries(headers)) headerBytes += Buffer.byteLength(k) + Buffer.byteLength(v);
   if (headerBytes > opts.maxHeaderBytes) return early(431, RPC.INVALID_ARGUMENT, GATEWAY_REASONS.HEADERS_TOO_LARGE);
@@ -186,7 +187,7 @@ async function decide(deps: ExtAuthzDeps, req: ExtAuthzCheckRequest, caller: str
     id = raw === undefined ? undefined : decodeSegment(raw);
     if (id === undefined || id.length > REQUEST_LIMITS.maxIdLength) return early(400, RPC.INVALID_ARGUMENT, GATEWAY_REASONS.BAD_PATH, route.id);
   }
-  const context = contextOf(http, normalised.path, normalised.query, route.id, req, caller, opts.contextHeaders);
+  const context = contextOf(http, headers, normalised.path, normalised.query, route.id, req, caller, opts.contextHeaders);
   const token = bearerToken(headers);
   const decision = await deps.engine.decide({
     principal: { token: token ?? '' },
@@ -254,6 +255,7 @@ export function bearerToken(headers: Readonly<Record<string, string>>): string |
 
 function contextOf(
   http: HttpRequestMsg,
+  headers: Readonly<Record<string, string>>,
   path: string,
   query: string,
   route: string,
@@ -262,7 +264,7 @@ function contextOf(
   contextHeaders: readonly string[],
 ): Attributes {
   const selected: Record<string, string> = {};
-  const lower = new Map(Object.entries(headersOf(http)).map(([k, v]) => [k.toLowerCase(), v]));
+  const lower = new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
   for (const name of contextHeaders) {
     const v = lower.get(name);
     if (v !== undefined) Object.defineProperty(selected, name, { value: v.slice(0, REQUEST_LIMITS.maxStringLength), enumerable: true, writable: true, configurable: true });
