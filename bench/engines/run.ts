@@ -303,7 +303,9 @@ async function main(): Promise<void> {
   const compared = results.filter((r) => r.engine !== 'arbiter');
   const disagreeing = compared.filter((r) => !(agreement.get(r) ?? '').includes('/'));
   out.push(
-    disagreeing.length === 0 && compared.length > 0
+    compared.length === 0
+      ? 'No other engine ran (BENCH_ENGINES), so no decision was compared.'
+      : disagreeing.length === 0
       ? `All engines agree with Arbiter on every request compared (${int(compared.reduce((s, r) => s + r.requests, 0))} decisions over ${compared.length} runs); ` +
           `Arbiter decides the main stream identically at every N (ALLOW ${int(firstArbiter?.allowCount ?? 0)} of ${int(firstArbiter?.requests ?? 0)}).`
       : 'Engines DISAGREE:',

@@ -40,8 +40,9 @@
  * (default 1), BENCH_CONCURRENCY (default "1,16,64"), BENCH_WORKERS (default
  * "1,<cores>"), BENCH_TARGETS (comma-separated target keys; default all),
  * BENCH_QUIET_MAX_SECONDS (default 60), BENCH_RETRIES (default 2),
- * BENCH_PROFILE (a directory: run the single-worker batch-1000 server under
- * `node --cpu-prof` and write its profile there).
+ * BENCH_PROFILE (a directory: run one target's single-worker server under
+ * `node --cpu-prof` and write its profile there), BENCH_PROFILE_TARGET (that
+ * target's key, default batch-1000).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -81,6 +82,7 @@ const WORKERS = [...new Set(listEnv('BENCH_WORKERS', `1,${CORES}`))];
 const QUIET_MAX_SECONDS = numberEnv('BENCH_QUIET_MAX_SECONDS', 60);
 const RETRIES = numberEnv('BENCH_RETRIES', 2);
 const PROFILE_DIR = process.env['BENCH_PROFILE'];
+const PROFILE_TARGET = process.env['BENCH_PROFILE_TARGET'] ?? 'batch-1000';
 /** CPU (cores) other processes may take during a timed run before it is flagged (as bench/grpc). */
 const OTHER_CPU_FLAG = 0.2;
 const CLOCK_TICKS = 100;
@@ -338,7 +340,7 @@ async function main(): Promise<void> {
         } else {
           const config = join(tmp, `${t.key}-${workers}.yaml`);
           writeFileSync(config, arbiterYaml(workers, t.server));
-          const profile = PROFILE_DIR !== undefined && workers === 1 && t.key === 'batch-1000' ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
+          const profile = PROFILE_DIR !== undefined && workers === 1 && t.key === PROFILE_TARGET ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
           server = await startServer(`arbiter ${t.key} w${workers}`, [...profile, CLI, 'serve', '--config', config, '--workers', String(workers)], bannerPort);
         }
         servers.push(server);

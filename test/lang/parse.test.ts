@@ -449,6 +449,16 @@ describe('parsePolicy: locations', () => {
     expect(decl.name.loc.source).toBe('dir/locs.policy');
   });
 
+  it('a location serialises to its plain form (source, start and end positions), as diagnostics print it', () => {
+    const start = text.indexOf('subject.a');
+    const end = text.indexOf(' and');
+    expect(JSON.parse(JSON.stringify(eq.loc))).toEqual({
+      source: 'dir/locs.policy',
+      start: { offset: start, line: 5, column: 10 },
+      end: { offset: end, line: 5, column: 26 },
+    });
+  });
+
   it('method calls span from the target to the closing parenthesis', () => {
     const call = parseCondition('resource.name.startsWith("a")');
     expect(call.loc.start).toMatchObject({ line: 3, column: 20 });
