@@ -335,12 +335,12 @@ async function main(): Promise<void> {
         const bodyFile = join(tmp, `${t.key}.bin`);
         writeFileSync(bodyFile, t.body);
         let server: Server;
+        const profile = PROFILE_DIR !== undefined && workers === 1 && t.key === PROFILE_TARGET ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
         if (t.server === 'ceiling') {
-          server = workers === 1 ? await startServer('ceiling', [CEILING], jsonPort) : await startServer(`ceiling ×${workers}`, [CEILING_CLUSTER, String(workers)], jsonPort);
+          server = workers === 1 ? await startServer('ceiling', [...profile, CEILING], jsonPort) : await startServer(`ceiling ×${workers}`, [CEILING_CLUSTER, String(workers)], jsonPort);
         } else {
           const config = join(tmp, `${t.key}-${workers}.yaml`);
           writeFileSync(config, arbiterYaml(workers, t.server));
-          const profile = PROFILE_DIR !== undefined && workers === 1 && t.key === PROFILE_TARGET ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
           server = await startServer(`arbiter ${t.key} w${workers}`, [...profile, CLI, 'serve', '--config', config, '--workers', String(workers)], bannerPort);
         }
         servers.push(server);

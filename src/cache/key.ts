@@ -7,7 +7,7 @@
  * (the `=` after the revision marks it), a longer one is hashed once with
  * SHA-256 (`:`). The two forms cannot collide.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 
 /**
  * Appends `value` to `out` in a canonical, unambiguous form: type tags,
@@ -53,7 +53,7 @@ export function decisionKey(revision: string, parts: readonly unknown[]): string
   const canonical = out.join('');
   // A short canonical form is its own key (exact, and cheaper than hashing); a long one is hashed,
   // so an entry's key never costs more than a few hundred bytes.
-  return canonical.length <= MAX_PLAIN_KEY ? `${revision}=${canonical}` : `${revision}:${createHash('sha256').update(canonical).digest('base64url')}`;
+  return canonical.length <= MAX_PLAIN_KEY ? `${revision}=${canonical}` : `${revision}:${hash('sha256', canonical, 'base64url')}`;
 }
 
 /** Longest canonical form used as a key as it is. */

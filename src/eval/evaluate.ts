@@ -83,6 +83,46 @@ export interface EvaluateOptions {
 const EMPTY: Attributes = Object.freeze({});
 
 /**
+ * The decisions a tree can give without explain: one per rule (the rule's
+ * effect, reason and id) and one per early reason. They depend on nothing but
+ * the tree, so they are made once per tree, frozen, and shared by every
+ * evaluation: deciding allocates no result (a batch of thousands of decisions
+ * would otherwise make thousands of identical objects).
+ */
+interface Verdicts {
+  /** By rule order. */
+  readonly byRule: Decision[];
+  readonly noMatch: Decision;
+  readonly unknownType: Decision;
+  readonly undeclaredAction: Decision;
+}
+
+const verdictsByTree = new WeakMap<DecisionTree, Verdicts>();
+
+function verdictsOf(tree: DecisionTree): Verdicts {
+  let v = verdictsByTree.get(tree);
+  if (v === undefined) {
+    const fixed = (decision: Effect, reason: Reason, rules: readonly string[]): Decision => Object.freeze({ decision, reason, rules: Object.freeze(rules), revision: tree.revision });
+    const byRule: Decision[] = [];
+    for (const r of tree.rules) byRule[r.order] = r.effect === 'forbid' ? fixed('DENY', REASONS.RULE_FORBID, [r.id]) : fixed('ALLOW', REASONS.RULE_PERMIT, [r.id]);
+    v = {
+      byRule,
+      noMatch: fixed(DEFAULT_EFFECT, REASONS.NO_MATCHING_RULE, []),
+      unknownType: fixed('DENY', REASONS.UNKNOWN_RESOURCE_TYPE, []),
+      undeclaredAction: fixed('DENY', REASONS.UNDECLARED_ACTION, []),
+    };
+    verdictsByTree.set(tree, v);
+  }
+  return v;
+}
+
+/** The shared decision of a rule that decided. */
+function ruleVerdict(tree: DecisionTree, verdicts: Verdicts, rule: CompiledRule): Decision {
+  // Every rule of the tree has one; the fallback only guards a rule from elsewhere.
+  return verdicts.byRule[rule.order] ?? { decision: rule.effect === 'forbid' ? 'DENY' : 'ALLOW', reason: rule.effect === 'forbid' ? REASONS.RULE_FORBID : REASONS.RULE_PERMIT, rules: [rule.id], revision: tree.revision };
+}
+
+/**
  * Decides one request.
  *
  * Never throws: a failure inside evaluation is a DENY with reason `EVALUATION_ERROR`.
@@ -133,11 +173,12 @@ function decide(tree: DecisionTree, request: Request, options: EvaluateOptions):
     return explained(tree, ctx, forbids, candidates(actionTree.permits, actionTree.allPermits, ctx, useIndex), actionTree.allForbids.length + actionTree.allPermits.length);
   }
 
+  const verdicts = verdictsOf(tree);
   let best = useIndex ? bestApplying(actionTree.forbids, ctx, undefined) : firstApplying(actionTree.allForbids, ctx);
-  if (best !== undefined) return { decision: 'DENY', reason: REASONS.RULE_FORBID, rules: [best.id], revision: tree.revision };
+  if (best !== undefined) return ruleVerdict(tree, verdicts, best);
   best = useIndex ? bestApplying(actionTree.permits, ctx, undefined) : firstApplying(actionTree.allPermits, ctx);
-  if (best !== undefined) return { decision: 'ALLOW', reason: REASONS.RULE_PERMIT, rules: [best.id], revision: tree.revision };
-  return { decision: DEFAULT_EFFECT, reason: REASONS.NO_MATCHING_RULE, rules: [], revision: tree.revision };
+  if (best !== undefined) return ruleVerdict(tree, verdicts, best);
+  return verdicts.noMatch;
 }
 
 /** The rule that applies and comes first in policy order (candidates from several index buckets are not sorted). */
@@ -156,8 +197,9 @@ function candidates(node: IndexNode, all: readonly CompiledRule[], ctx: EvalCont
   return out;
 }
 
-function early(tree: DecisionTree, reason: Reason, decidedBy: Trace['decidedBy'] | undefined): Decision {
-  const d: Decision = { decision: 'DENY', reason, rules: [], revision: tree.revision };
+function early(tree: DecisionTree, reason: typeof REASONS.UNKNOWN_RESOURCE_TYPE | typeof REASONS.UNDECLARED_ACTION, decidedBy: Trace['decidedBy'] | undefined): Decision {
+  const verdicts = verdictsOf(tree);
+  const d = reason === REASONS.UNKNOWN_RESOURCE_TYPE ? verdicts.unknownType : verdicts.undeclaredAction;
   return decidedBy === undefined ? d : { ...d, trace: { decidedBy, evaluated: [], matched: [], rulesForAction: 0 } };
 }
 

@@ -17,7 +17,7 @@
  * cache is dropped for an issuer whose keys rotate and whole when the
  * revocation list changes.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyOptions, type ProtectedHeaderParameters } from 'jose';
 import { TokenError } from '../errors.js';
@@ -149,6 +149,26 @@ export class TokenVerifier {
   }
 
   /**
+   * The subject cache's answer for `token` as of `now`, without verifying
+   * anything: `undefined` when it holds none (then call {@link verify}, which
+   * also refuses what is malformed). Synchronous, for the hot path.
+   *
+   * @example
+   * const r = verifier.verifyCached(bearer, now) ?? (await verifier.verify(bearer, now));
+   */
+  verifyCached(token: unknown, now: number = this.#clock()): VerifyResult | undefined {
+    if (this.#cache === undefined || typeof token !== 'string' || token === '' || token.length > this.#options.maxTokenBytes) return undefined;
+    return this.#cacheHit(hashToken(token), now);
+  }
+
+  #cacheHit(tokenHash: string, now: number): VerifyResult | undefined {
+    const hit = this.#cache?.get(tokenHash);
+    if (hit === undefined || now >= hit.validUntil) return undefined;
+    this.#events.onVerified?.(hit.subject.issuer, true);
+    return { ok: true, subject: hit.subject, cached: true };
+  }
+
+  /**
    * Verifies `token` as of `now` (ms since the epoch). Never throws.
    *
    * @example
@@ -162,12 +182,9 @@ export class TokenVerifier {
       if (token.length > this.#options.maxTokenBytes || Buffer.byteLength(token, 'utf8') > this.#options.maxTokenBytes) {
         throw reject('TOKEN_TOO_LARGE', `token is longer than ${this.#options.maxTokenBytes} bytes`);
       }
-      const tokenHash = createHash('sha256').update(token).digest('base64url');
-      const hit = this.#cache?.get(tokenHash);
-      if (hit !== undefined && now < hit.validUntil) {
-        this.#events.onVerified?.(hit.subject.issuer, true);
-        return { ok: true, subject: hit.subject, cached: true };
-      }
+      const tokenHash = hashToken(token);
+      const hit = this.#cacheHit(tokenHash, now);
+      if (hit !== undefined) return hit;
       const { header, claims } = decode(token);
       const issuer = this.#pickIssuer(header, claims);
       issuerName = issuer.options.name;
@@ -333,3 +350,8 @@ function toTokenError(e: unknown): TokenError & { code: TokenReason } {
 }
 
 export { VERIFIER_DEFAULTS };
+
+/** SHA-256 of a token, base64url: the subject cache's key (the token itself is never kept). */
+function hashToken(token: string): string {
+  return hash('sha256', token, 'base64url');
+}

@@ -8,39 +8,14 @@ import { status, type sendUnaryData, type ServerUnaryCall, type UntypedServiceIm
 import type { Attributes } from '../compile/index.js';
 import { PermissionError, RequestError } from '../errors.js';
 import type { DecisionLog } from '../audit/decision-log.js';
-import type { DecidedSubject, Engine, EngineDecision, Principal } from '../engine/engine.js';
+import type { DecidedSubject, DecideInput, Engine, EngineDecision, Principal } from '../engine/engine.js';
 import { parseRequest, REQUEST_LIMITS } from '../engine/request.js';
 import type { Trace } from '../eval/evaluate.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
+import type { CheckBatchResponseMsg } from './batch-encode.js';
 import { serviceError, toServiceError } from './status.js';
-import { structToJson, type ProtoStruct } from './struct.js';
-
-interface ResourceMsg {
-  type?: string;
-  id?: string;
-  attributes?: ProtoStruct | null;
-}
-
-interface CheckRequestMsg {
-  principal?: 'token' | 'subject';
-  token?: string;
-  subject?: ProtoStruct | null;
-  action?: string;
-  resource?: ResourceMsg | null;
-  context?: ProtoStruct | null;
-  explain?: boolean;
-  request_id?: string;
-}
-
-interface CheckBatchRequestMsg {
-  principal?: 'token' | 'subject';
-  token?: string;
-  subject?: ProtoStruct | null;
-  items?: { resource?: ResourceMsg | null; actions?: string[] }[];
-  context?: ProtoStruct | null;
-  request_id?: string;
-}
+import type { DecodedCheckBatchRequest, DecodedCheckRequest, DecodedResource, JsonObject } from './decode.js';
 
 export interface AuthorizerDeps {
   readonly engine: Engine;
@@ -66,94 +41,122 @@ const MAX_REQUEST_ID = 128;
  */
 export function createAuthorizer(deps: AuthorizerDeps): UntypedServiceImplementation {
   return {
-    Check: (call: ServerUnaryCall<CheckRequestMsg, unknown>, callback: sendUnaryData<unknown>) => {
-      void instrument(deps, 'Check', callback, () => check(deps, call));
+    Check: (call: ServerUnaryCall<DecodedCheckRequest, unknown>, callback: sendUnaryData<unknown>) => {
+      answer(deps, 'Check', callback, () => check(deps, call));
     },
-    CheckBatch: (call: ServerUnaryCall<CheckBatchRequestMsg, unknown>, callback: sendUnaryData<unknown>) => {
-      void instrument(deps, 'CheckBatch', callback, () => checkBatch(deps, call));
+    CheckBatch: (call: ServerUnaryCall<DecodedCheckBatchRequest, unknown>, callback: sendUnaryData<unknown>) => {
+      answer(deps, 'CheckBatch', callback, () => checkBatch(deps, call));
     },
   };
 }
 
 type Outcome = { ok: true; response: object } | { ok: false; error: ReturnType<typeof serviceError> };
 
-async function instrument(deps: AuthorizerDeps, method: 'Check' | 'CheckBatch', callback: sendUnaryData<unknown>, run: () => Promise<Outcome>): Promise<void> {
+/**
+ * Runs a handler and answers the call, counting it. A handler that can
+ * answer without waiting (the principal needed no I/O) is answered in the
+ * same tick, with no promise made.
+ */
+function answer(deps: AuthorizerDeps, method: 'Check' | 'CheckBatch', callback: sendUnaryData<unknown>, run: () => Outcome | Promise<Outcome>): void {
   deps.metrics?.grpcInFlight.inc();
-  let outcome: Outcome;
+  let result: Outcome | Promise<Outcome>;
   try {
-    outcome = await run();
+    result = run();
   } catch (e) {
-    if (!(e instanceof RequestError) && !(e instanceof PermissionError)) {
-      deps.logger.log('error', 'request handling failed', { method, error: (e as Error).message });
-    }
-    outcome = { ok: false, error: toServiceError(e) };
-  } finally {
-    deps.metrics?.grpcInFlight.dec();
+    result = failed(deps, method, e);
   }
-  deps.metrics?.grpcCalls.inc({ method, code: outcome.ok ? 'OK' : status[outcome.error.code ?? status.UNKNOWN] ?? 'UNKNOWN' });
+  if (result instanceof Promise) {
+    result.then(
+      (outcome) => finish(deps, method, callback, outcome),
+      (e: unknown) => finish(deps, method, callback, failed(deps, method, e)),
+    );
+  } else {
+    finish(deps, method, callback, result);
+  }
+}
+
+function failed(deps: AuthorizerDeps, method: 'Check' | 'CheckBatch', e: unknown): Outcome {
+  if (!(e instanceof RequestError) && !(e instanceof PermissionError)) {
+    deps.logger.log('error', 'request handling failed', { method, error: (e as Error).message });
+  }
+  return { ok: false, error: toServiceError(e) };
+}
+
+function finish(deps: AuthorizerDeps, method: 'Check' | 'CheckBatch', callback: sendUnaryData<unknown>, outcome: Outcome): void {
+  const metrics = deps.metrics;
+  if (metrics !== undefined) {
+    metrics.grpcInFlight.dec();
+    metrics.grpcCalls.inc({ method, code: outcome.ok ? 'OK' : status[outcome.error.code ?? status.UNKNOWN] ?? 'UNKNOWN' });
+  }
   if (outcome.ok) callback(null, outcome.response);
   else callback(outcome.error);
 }
 
-
-async function check(deps: AuthorizerDeps, call: ServerUnaryCall<CheckRequestMsg, unknown>): Promise<Outcome> {
+function check(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedCheckRequest, unknown>): Outcome | Promise<Outcome> {
   const started = performance.now();
   const req = call.request;
+  // Bytes that are not a CheckRequest, or a Struct that is not JSON (decode.ts).
+  if (req.invalid !== undefined) throw req.invalid;
   const requestId = requestIdOf(req.request_id);
   const caller = callerOf(call);
   const principal = principalOf(deps, req, caller);
   const parsed = parseRequest(
     {
       ...('subject' in principal ? { subject: principal.subject } : {}),
-      action: req.action ?? '',
-      resource: resourceJson(req.resource, 'resource'),
-      ...(req.context === null || req.context === undefined ? {} : { context: structToJson(req.context, 'context') }),
+      action: req.action,
+      resource: resourceJson(req.resource),
+      ...(req.context === undefined ? {} : { context: req.context }),
     },
     { subjectFromToken: 'token' in principal },
   );
   const context = withCaller(parsed.context, caller);
-  const decision = await deps.engine.decide({
+  const input: DecideInput = {
     principal,
     action: parsed.action,
     resource: parsed.resource,
     ...(context === undefined ? {} : { context }),
     explain: req.explain === true,
-  });
-  writeLog(deps, 'Check', requestId, caller, parsed.action, parsed.resource, decision, started);
-  return {
-    ok: true,
-    response: {
-      decision: decision.decision,
-      reason: decision.reason,
-      rules: decision.rules,
-      policy_revision: decision.revision,
-      ...(decision.message === undefined ? {} : { message: decision.message }),
-      ...(decision.trace === undefined ? {} : { trace: traceMsg(decision.trace) }),
-      request_id: requestId,
-      cached: decision.cached,
-    },
   };
+  const respond = (decision: EngineDecision): Outcome => {
+    writeLog(deps, 'Check', requestId, caller, parsed.action, parsed.resource, decision, started);
+    return {
+      ok: true,
+      response: {
+        decision: decision.decision,
+        reason: decision.reason,
+        rules: decision.rules,
+        policy_revision: decision.revision,
+        ...(decision.message === undefined ? {} : { message: decision.message }),
+        ...(decision.trace === undefined ? {} : { trace: traceMsg(decision.trace) }),
+        request_id: requestId,
+        cached: decision.cached,
+      },
+    };
+  };
+  const now = deps.engine.decideNow(input);
+  return now !== undefined ? respond(now) : deps.engine.decide(input).then(respond);
 }
 
-async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<CheckBatchRequestMsg, unknown>): Promise<Outcome> {
+async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedCheckBatchRequest, unknown>): Promise<Outcome> {
   const started = performance.now();
   const req = call.request;
+  if (req.invalid !== undefined) throw req.invalid;
   const requestId = requestIdOf(req.request_id);
   const caller = callerOf(call);
   const principal = principalOf(deps, req, caller);
   // Trusted subject attributes get the same bounds as in Check (depth, value count, string sizes).
   if ('subject' in principal) parseRequest({ subject: principal.subject, action: 'batch', resource: { type: 'batch' } });
-  const items = req.items ?? [];
+  const items = req.items;
   if (items.length === 0) throw new RequestError('REQUEST_INVALID', 'items', '`items` must list at least one (resource, actions) item');
   if (items.length > deps.maxBatchItems) throw new RequestError('REQUEST_INVALID', 'items', `\`items\` has ${items.length} items; at most ${deps.maxBatchItems} are allowed per call`);
-  const contextJson = req.context === null || req.context === undefined ? undefined : structToJson(req.context, 'context');
+  const contextJson = req.context;
   let context: Attributes | undefined;
   const parsedItems = items.map((item, i) => {
     const field = `items[${i}]`;
-    const actions = item.actions ?? [];
+    const actions = item.actions;
     if (actions.length === 0) throw new RequestError('REQUEST_INVALID', `${field}.actions`, `\`${field}.actions\` must list at least one action`);
     if (actions.length > MAX_ACTIONS_PER_ITEM) throw new RequestError('REQUEST_INVALID', `${field}.actions`, `\`${field}.actions\` lists ${actions.length} actions; at most ${MAX_ACTIONS_PER_ITEM} are allowed per item`);
-    const resource = resourceJson(item.resource, `${field}.resource`);
+    const resource = resourceJson(item.resource);
     // The item is validated once, with its first action; the other actions are names, checked alike.
     let parsed;
     try {
@@ -181,29 +184,20 @@ async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<CheckBatch
       if (d !== undefined) writeLog(deps, 'CheckBatch', requestId, caller, action, item.resource, d, started, outcome.subject);
     }
   }
-  return {
-    ok: true,
-    response: {
-      results: outcome.results.map((decisions, i) => ({
-        decisions: decisions.map((d, j) => ({
-          action: parsedItems[i]?.actions[j] ?? '',
-          decision: d.decision,
-          reason: d.reason,
-          rules: d.rules,
-          cached: d.cached,
-        })),
-      })),
-      policy_revision: outcome.revision,
-      request_id: requestId,
-      ...(outcome.tokenReason === undefined ? {} : { token_reason: outcome.tokenReason }),
-      ...(outcome.message === undefined ? {} : { message: outcome.message }),
-    },
+  // Encoded by batch-encode.ts (the service definition's serializer for CheckBatch).
+  const response: CheckBatchResponseMsg = {
+    results: outcome.results.map((answers, i) => ({ actions: parsedItems[i]?.actions ?? [], answers })),
+    policy_revision: outcome.revision,
+    request_id: requestId,
+    ...(outcome.tokenReason === undefined ? {} : { token_reason: outcome.tokenReason }),
+    ...(outcome.message === undefined ? {} : { message: outcome.message }),
   };
+  return { ok: true, response };
 }
 
 /** The token, or trusted subject attributes; an untrusted caller sending `subject` is refused. */
-function principalOf(deps: AuthorizerDeps, req: { principal?: string; token?: string; subject?: ProtoStruct | null }, caller: string | undefined): Principal {
-  if (req.principal === 'subject' || (req.principal === undefined && req.subject !== undefined && req.subject !== null)) {
+function principalOf(deps: AuthorizerDeps, req: { principal?: 'token' | 'subject'; token?: string; subject?: JsonObject }, caller: string | undefined): Principal {
+  if (req.principal === 'subject') {
     if (caller === undefined || !deps.trustedSubjectCallers.has(caller)) {
       throw new PermissionError(
         caller === undefined
@@ -211,7 +205,7 @@ function principalOf(deps: AuthorizerDeps, req: { principal?: string; token?: st
           : `caller ${JSON.stringify(caller)} is not trusted to send \`subject\`; send \`token\` instead`,
       );
     }
-    return { subject: (structToJson(req.subject, 'subject') ?? {}) as Attributes };
+    return { subject: (req.subject ?? {}) as Attributes };
   }
   let token = req.token ?? '';
   // Tolerate a copied Authorization header value.
@@ -219,13 +213,13 @@ function principalOf(deps: AuthorizerDeps, req: { principal?: string; token?: st
   return { token };
 }
 
-function resourceJson(resource: ResourceMsg | null | undefined, field: string): Record<string, unknown> | undefined {
-  if (resource === null || resource === undefined) return undefined;
-  const attributes = structToJson(resource.attributes, `${field}.attributes`);
+/** The resource as request validation reads it (an empty id is no id). */
+function resourceJson(resource: DecodedResource | undefined): Record<string, unknown> | undefined {
+  if (resource === undefined) return undefined;
   return {
-    type: resource.type ?? '',
-    ...(resource.id === undefined || resource.id === '' ? {} : { id: resource.id }),
-    ...(attributes === undefined ? {} : { attributes }),
+    type: resource.type,
+    ...(resource.id === '' ? {} : { id: resource.id }),
+    ...(resource.attributes === undefined ? {} : { attributes: resource.attributes }),
   };
 }
 

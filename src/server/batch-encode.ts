@@ -9,16 +9,21 @@
  */
 import protobuf from 'protobufjs';
 
-export interface ActionDecisionMsg {
-  readonly action: string;
+/** An answer as the engine gives it: the same object for every identical answer of a call. */
+export interface BatchAnswerMsg {
   readonly decision: 'ALLOW' | 'DENY';
   readonly reason: string;
   readonly rules: readonly string[];
   readonly cached: boolean;
 }
 
+/**
+ * A `CheckBatchResponse` as the handler builds it: per item, the actions
+ * asked and their answers in the same order (the wire's `ActionDecision` is
+ * an action and its answer, joined here while encoding).
+ */
 export interface CheckBatchResponseMsg {
-  readonly results: readonly { readonly decisions: readonly ActionDecisionMsg[] }[];
+  readonly results: readonly { readonly actions: readonly string[]; readonly answers: readonly BatchAnswerMsg[] }[];
   readonly policy_revision: string;
   readonly request_id: string;
   readonly token_reason?: string;
@@ -34,9 +39,9 @@ const varintTag = (n: number): number => n << 3;
 
 // Like protobufjs's generated encoders, a field is written whenever it is set (an empty string or
 // `false` included), so the bytes decode to exactly what the generic serializer's do.
-function encodeActionDecision(d: ActionDecisionMsg): Uint8Array {
+function encodeActionDecision(action: string, d: BatchAnswerMsg): Uint8Array {
   const w = protobuf.Writer.create();
-  w.uint32(bytesTag(1)).string(d.action);
+  w.uint32(bytesTag(1)).string(action);
   w.uint32(varintTag(2)).int32(DECISION[d.decision]);
   w.uint32(bytesTag(3)).string(d.reason);
   for (const r of d.rules) w.uint32(bytesTag(4)).string(r);
@@ -45,22 +50,29 @@ function encodeActionDecision(d: ActionDecisionMsg): Uint8Array {
 }
 
 /**
- * Encodes a `CheckBatchResponse` (the handler's plain object) to bytes.
+ * Encodes a `CheckBatchResponse` to bytes. Each distinct (answer object,
+ * action) is encoded once per call: answers are keyed by identity, which is
+ * what the engine shares (equal answers in distinct objects are simply
+ * encoded twice).
  *
  * @example
  * grpcServiceDefinition.CheckBatch.responseSerialize = encodeCheckBatchResponse;
  */
 export function encodeCheckBatchResponse(msg: CheckBatchResponseMsg): Buffer {
-  const seen = new Map<string, Uint8Array>();
+  const seen = new Map<BatchAnswerMsg, Map<string, Uint8Array>>();
   const w = protobuf.Writer.create();
   for (const result of msg.results) {
     w.uint32(bytesTag(1)).fork();
-    for (const d of result.decisions) {
-      const key = `${d.action}\0${d.decision}\0${d.reason}\0${d.cached ? 1 : 0}\0${d.rules.join('\0')}`;
-      let bytes = seen.get(key);
+    const { actions, answers } = result;
+    for (let i = 0; i < answers.length; i++) {
+      const d = answers[i]!;
+      const action = actions[i] ?? '';
+      let byAction = seen.get(d);
+      if (byAction === undefined) seen.set(d, (byAction = new Map()));
+      let bytes = byAction.get(action);
       if (bytes === undefined) {
-        bytes = encodeActionDecision(d);
-        seen.set(key, bytes);
+        bytes = encodeActionDecision(action, d);
+        byAction.set(action, bytes);
       }
       w.uint32(bytesTag(1)).bytes(bytes);
     }

@@ -11,7 +11,9 @@ import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
 import type { TlsOptions } from '../config/server.js';
+import { RequestError } from '../errors.js';
 import { encodeCheckBatchResponse, type CheckBatchResponseMsg } from './batch-encode.js';
+import { decodeCheckBatchRequest, decodeCheckRequest } from './decode.js';
 import { loadAuthorizerProto, loadExtAuthzProto, protoDir, PROTO_LOADER_OPTIONS } from './proto.js';
 
 /** The name health checks use for the Authorizer service. */
@@ -55,6 +57,39 @@ function standardDefinitions(): protoLoader.PackageDefinition {
   return standard;
 }
 
+/**
+ * The Authorizer service as the server runs it: requests decoded by
+ * decode.ts straight to JSON (bytes that do not decode become an
+ * INVALID_ARGUMENT answer from the handler, counted and logged like any
+ * other, not grpc-js's bare INTERNAL), CheckBatch answers encoded by
+ * batch-encode.ts (each distinct answer once per call).
+ */
+export function authorizerService(authorizer: grpc.ServiceDefinition): grpc.ServiceDefinition {
+  const check = authorizer['Check'];
+  const checkBatch = authorizer['CheckBatch'];
+  if (check === undefined || checkBatch === undefined) throw new Error('arbiter.v1.Authorizer without Check or CheckBatch');
+  return {
+    ...authorizer,
+    Check: { ...check, requestDeserialize: (bytes: Buffer) => decodeOrRefuse(bytes, 'CheckRequest', decodeCheckRequest, { action: '', explain: false, request_id: '' }) },
+    CheckBatch: {
+      ...checkBatch,
+      requestDeserialize: (bytes: Buffer) => decodeOrRefuse(bytes, 'CheckBatchRequest', decodeCheckBatchRequest, { items: [], request_id: '' }),
+      responseSerialize: (value: CheckBatchResponseMsg) => encodeCheckBatchResponse(value),
+    },
+  };
+}
+
+/** Decodes, or gives an empty request that carries why the bytes were refused (the handler answers INVALID_ARGUMENT with it). */
+function decodeOrRefuse<T extends { readonly invalid?: RequestError }>(bytes: Buffer, message: string, decode: (bytes: Buffer) => T, empty: Omit<T, 'invalid'>): T {
+  try {
+    return decode(bytes);
+  } catch (e) {
+    // protobufjs's messages name offsets and limits, never the payload.
+    const why = e instanceof Error ? e.message.slice(0, 200) : 'undecodable';
+    return { ...empty, invalid: new RequestError('REQUEST_INVALID', 'request', `the request is not a valid arbiter.v1.${message} message (${why})`) } as T;
+  }
+}
+
 /** Server credentials from the TLS options (plaintext when there are none). */
 export async function serverCredentials(tls: TlsOptions | undefined): Promise<grpc.ServerCredentials> {
   if (tls === undefined) return grpc.ServerCredentials.createInsecure();
@@ -82,10 +117,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // Keep idle connections from piling up; clients reconnect transparently.
     'grpc.max_connection_idle_ms': 5 * 60_000,
   });
-  // CheckBatch answers are encoded by our batch encoder (each distinct answer once per call).
-  const checkBatch = authorizer['CheckBatch'];
-  const service: grpc.ServiceDefinition = checkBatch === undefined ? authorizer : { ...authorizer, CheckBatch: { ...checkBatch, responseSerialize: (value: CheckBatchResponseMsg) => encodeCheckBatchResponse(value) } };
-  server.addService(service, options.handlers);
+  server.addService(authorizerService(authorizer), options.handlers);
   const services = [AUTHORIZER_SERVICE];
   let reflected = definition;
   if (options.extAuthz !== undefined) {

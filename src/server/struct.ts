@@ -1,10 +1,8 @@
 /**
- * google.protobuf.Struct / Value (as proto-loader decodes them with
- * `oneofs: true`) to plain JSON and back. Depth is bounded here so that no
- * message can make the conversion recurse without limit; finer bounds (depth
- * 16, value counts, string sizes) are checked by request validation after.
+ * google.protobuf.Struct / Value as proto-loader's objects (with `oneofs:
+ * true`), and JSON to them: for clients (`arbiter call`, tests, the bench).
+ * The server reads Structs straight from the bytes (decode.ts).
  */
-import { RequestError } from '../errors.js';
 
 /** A decoded `google.protobuf.Value`. */
 export interface ProtoValue {
@@ -23,46 +21,6 @@ export interface ProtoStruct {
 }
 
 export type Json = null | number | string | boolean | Json[] | { [k: string]: Json };
-
-/** Deeper than this is refused outright (request validation allows 16). */
-const HARD_DEPTH = 32;
-
-/**
- * A Struct as a JSON object. `field` names it in errors (`resource.attributes`).
- *
- * @throws {RequestError} `REQUEST_INVALID` when it nests too deep or holds a value with no kind
- */
-export function structToJson(struct: ProtoStruct | null | undefined, field: string): { [k: string]: Json } | undefined {
-  if (struct === null || struct === undefined) return undefined;
-  return structFields(struct, field, 1);
-}
-
-function structFields(struct: ProtoStruct, field: string, depth: number): { [k: string]: Json } {
-  if (depth > HARD_DEPTH) throw new RequestError('REQUEST_INVALID', field, `\`${field}\` is nested deeper than ${HARD_DEPTH} levels`);
-  // fromEntries defines own properties: a key `__proto__` stays a key.
-  return Object.fromEntries(Object.entries(struct.fields ?? {}).map(([k, v]) => [k, valueToJson(v, `${field}.${k}`, depth + 1)]));
-}
-
-function valueToJson(v: ProtoValue, field: string, depth: number): Json {
-  switch (v.kind) {
-    case 'nullValue':
-      return null;
-    case 'numberValue':
-      return v.numberValue ?? 0;
-    case 'stringValue':
-      return v.stringValue ?? '';
-    case 'boolValue':
-      return v.boolValue ?? false;
-    case 'structValue':
-      return structFields(v.structValue ?? {}, field, depth);
-    case 'listValue': {
-      if (depth > HARD_DEPTH) throw new RequestError('REQUEST_INVALID', field, `\`${field}\` is nested deeper than ${HARD_DEPTH} levels`);
-      return (v.listValue?.values ?? []).map((x, i) => valueToJson(x, `${field}[${i}]`, depth + 1));
-    }
-    default:
-      throw new RequestError('REQUEST_INVALID', field, `\`${field}\` has a value with no kind set`);
-  }
-}
 
 /** A JSON object as a Struct (for clients: `arbiter call`, tests, the bench). */
 export function jsonToStruct(obj: Readonly<Record<string, unknown>>): ProtoStruct {

@@ -302,3 +302,48 @@ describe('rule indexing', () => {
     expect(d.rules[0]).toBe(want);
   });
 });
+
+describe('decisions are shared, frozen objects', () => {
+  const tree = compile(`resource doc {
+  actions read, edit
+  rule readers: permit read when subject.reader == true
+  rule blocked: forbid * when subject.blocked == true
+}`);
+  const at = (subject: Attributes, action = 'read', type = 'doc'): ReturnType<typeof evaluate> => evaluate(tree, { subject, action, resource: { type } }, { now: NOW });
+
+  it('the same rule deciding gives the same object, and each early answer is one object per tree', () => {
+    expect(at({ reader: true })).toBe(at({ reader: true, other: 1 }));
+    expect(at({ blocked: true })).toBe(at({ blocked: true, reader: true }));
+    expect(at({})).toBe(at({ reader: false }));
+    expect(at({}, 'fly')).toBe(at({ reader: true }, 'fly'));
+    expect(at({}, 'read', 'nope')).toBe(at({}, 'edit', 'nope'));
+    expect(at({ reader: true })).toEqual({ decision: 'ALLOW', reason: 'RULE_PERMIT', rules: ['doc.readers'], revision: tree.revision });
+    expect(at({}, 'fly')).toEqual({ decision: 'DENY', reason: 'UNDECLARED_ACTION', rules: [], revision: tree.revision });
+  });
+
+  it('cannot be changed by a caller (they are shared by every evaluation)', () => {
+    const d = at({ reader: true });
+    expect(Object.isFrozen(d) && Object.isFrozen(d.rules)).toBe(true);
+    expect(() => ((d as { decision: string }).decision = 'DENY')).toThrow(TypeError);
+    expect(() => (d.rules as string[]).push('x')).toThrow(TypeError);
+    expect(at({ reader: true })).toMatchObject({ decision: 'ALLOW', rules: ['doc.readers'] });
+  });
+
+  it('another tree (a reload) has its own, carrying its revision', () => {
+    const other = compile(`resource doc {
+  actions read, edit
+  rule readers: permit read when subject.reader == true
+  rule blocked: forbid * when subject.blocked == false
+}`);
+    const d = evaluate(other, { subject: { reader: true }, action: 'read', resource: { type: 'doc' } }, { now: NOW });
+    expect(d).not.toBe(at({ reader: true }));
+    expect(d.revision).toBe(other.revision);
+    expect(other.revision).not.toBe(tree.revision);
+  });
+
+  it('explain still builds a decision of its own, with its trace', () => {
+    const d = evaluate(tree, { subject: { reader: true }, action: 'read', resource: { type: 'doc' } }, { now: NOW, explain: true });
+    expect(d).not.toBe(at({ reader: true }));
+    expect(d.trace?.decidedBy).toBe('permit');
+  });
+});

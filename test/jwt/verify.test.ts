@@ -741,6 +741,55 @@ describe('subject cache', () => {
     for (let i = 0; i < 3; i++) expect(expectAccepted(await v.verify(token)).cached).toBe(false);
   });
 
+  describe('verifyCached (the synchronous hot path)', () => {
+    /** verifyCached answers exactly when verify would answer from the cache, with the same subject. */
+    async function agree(v: TokenVerifier, token: string): Promise<boolean> {
+      const quick = v.verifyCached(token);
+      const full = await v.verify(token);
+      if (quick === undefined) {
+        expect(full.ok && full.cached).toBe(false);
+        return false;
+      }
+      expect(quick).toEqual(full);
+      expect(full.ok && full.cached).toBe(true);
+      return true;
+    }
+
+    it('answers only from the cache, and exactly when verify would: not before the first verify, never at or past exp or the TTL', async () => {
+      let now = NOW;
+      const v = await openVerifier(verifierOptions([secretIssuer('hmac', ISS.hmac, K.hmac, { clockToleranceSeconds: 30 })], { cache: { maxEntries: 100, ttlSeconds: 300 } }), { clock: () => now });
+      const token = await tok({ secret: K.hmac }, { iss: ISS.hmac, exp: T + 200 });
+      expect(await agree(v, token)).toBe(false);
+      expect(await agree(v, token)).toBe(true);
+      now = (T + 200) * 1000 - 1;
+      expect(await agree(v, token)).toBe(true);
+      now = (T + 200) * 1000;
+      expect(await agree(v, token)).toBe(false);
+      const long = await tok({ secret: K.hmac }, { iss: ISS.hmac, exp: T + 3600 });
+      now = NOW;
+      await v.verify(long);
+      now = NOW + 300_000 - 1;
+      expect(await agree(v, long)).toBe(true);
+      now = NOW + 300_000;
+      expect(await agree(v, long)).toBe(false);
+    });
+
+    it('never answers what verify would refuse, and never throws', async () => {
+      const v = await openVerifier(verifierOptions([secretIssuer('hmac', ISS.hmac, K.hmac)]), { clock: () => NOW });
+      for (const bad of ['', 'a.b.c', 'x'.repeat(20_000), undefined, null, 42, { token: 'x' }]) expect(v.verifyCached(bad)).toBeUndefined();
+      const forged = `${(await tok({ secret: K.hmac }, { iss: ISS.hmac })).slice(0, -2)}AA`;
+      expect(await agree(v, forged)).toBe(false);
+      expect(v.verifyCached(forged)).toBeUndefined();
+    });
+
+    it('answers nothing with the subject cache off', async () => {
+      const v = await openVerifier(verifierOptions([secretIssuer('hmac', ISS.hmac, K.hmac)], { cache: { maxEntries: 0, ttlSeconds: 300 } }), { clock: () => NOW });
+      const token = await tok({ secret: K.hmac }, { iss: ISS.hmac });
+      await v.verify(token);
+      expect(v.verifyCached(token)).toBeUndefined();
+    });
+  });
+
   describe('JWKS file changes', () => {
     async function rotatingSetup(): Promise<{ v: TokenVerifier; path: string; refreshes: KeyRefreshEvent[]; fileChange: (outcome: KeyRefreshEvent['outcome']) => number }> {
       const dir = tempDir();
@@ -767,6 +816,9 @@ describe('subject cache', () => {
       replaceFile(path, JSON.stringify(jwksOf(K.rs, K.es, K.rs2))); // a new key: a different key set
       await vi.waitFor(() => expect(fileChange('updated')).toBe(1), WAIT);
       expect(v.issuers.find((i) => i.name === 'rotating')?.keyCount).toBe(3);
+      // The synchronous path sees the same: nothing of the rotated issuer, the other issuer's subject.
+      for (const t of [a1, a2, a3]) expect(v.verifyCached(t)).toBeUndefined();
+      expect(v.verifyCached(b1)).toMatchObject({ ok: true, cached: true });
 
       for (const t of [a1, a2, a3]) {
         const r = expectAccepted(await v.verify(t));
