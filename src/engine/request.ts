@@ -41,7 +41,28 @@ export function parseRequest(value: unknown, options: ParseRequestOptions = {}):
   const action = value['action'];
   if (typeof action !== 'string' || action.length === 0) throw invalid('action', '`action` is required and must be a non-empty string');
   if (action.length > REQUEST_LIMITS.maxNameLength) throw invalid('action', `\`action\` is longer than ${REQUEST_LIMITS.maxNameLength} characters`);
-  const resource = value['resource'];
+  const resource = resourceOf(value['resource'], budget);
+  const context = attributes(value['context'], 'context', budget, false);
+  for (const key of Object.keys(value)) {
+    if (!['subject', 'action', 'resource', 'context'].includes(key)) throw invalid(key, `unknown field \`${key}\``);
+  }
+  return { subject, action, resource, context };
+}
+
+/**
+ * Checks an untrusted resource on its own, as {@link parseRequest} checks
+ * `request.resource` (the same fields in errors, `resource.type` and so on,
+ * and its own value budget): for a batch, whose items are resources.
+ *
+ * @throws {RequestError} code `REQUEST_INVALID`, `field` naming the first offending field
+ * @example
+ * parseResource({ type: 'document', id: 'd1', attributes: { owner: 'alice' } })
+ */
+export function parseResource(value: unknown): Request['resource'] {
+  return resourceOf(value, { values: 0 });
+}
+
+function resourceOf(resource: unknown, budget: { values: number }): Request['resource'] {
   if (!isObject(resource)) throw invalid('resource', '`resource` is required and must be an object');
   const type = resource['type'];
   if (typeof type !== 'string' || type.length === 0) throw invalid('resource.type', '`resource.type` is required and must be a non-empty string');
@@ -50,19 +71,10 @@ export function parseRequest(value: unknown, options: ParseRequestOptions = {}):
   if (id !== undefined && typeof id !== 'string') throw invalid('resource.id', '`resource.id` must be a string');
   if (typeof id === 'string' && id.length > REQUEST_LIMITS.maxIdLength) throw invalid('resource.id', `\`resource.id\` is longer than ${REQUEST_LIMITS.maxIdLength} characters`);
   const attrs = attributes(resource['attributes'], 'resource.attributes', budget, false);
-  const context = attributes(value['context'], 'context', budget, false);
-  for (const key of Object.keys(value)) {
-    if (!['subject', 'action', 'resource', 'context'].includes(key)) throw invalid(key, `unknown field \`${key}\``);
-  }
   for (const key of Object.keys(resource)) {
-    if (!['type', 'id', 'attributes'].includes(key)) throw invalid(`resource.${key}`, `unknown field \`resource.${key}\`; resource attributes go under \`resource.attributes\``);
+    if (key !== 'type' && key !== 'id' && key !== 'attributes') throw invalid(`resource.${key}`, `unknown field \`resource.${key}\`; resource attributes go under \`resource.attributes\``);
   }
-  return {
-    subject,
-    action,
-    resource: id === undefined ? { type, attributes: attrs } : { type, id, attributes: attrs },
-    context,
-  };
+  return id === undefined ? { type, attributes: attrs } : { type, id, attributes: attrs };
 }
 
 function invalid(field: string, message: string): RequestError {
@@ -76,8 +88,35 @@ function isObject(v: unknown): v is Record<string, unknown> {
 function attributes(v: unknown, field: string, budget: { values: number }, required: boolean): Attributes {
   if (v === undefined && !required) return {};
   if (!isObject(v)) throw invalid(field, `\`${field}\` ${required ? 'is required and ' : ''}must be an object`);
-  checkValue(v, field, 1, budget);
+  const before = budget.values;
+  if (!valid(v, 1, budget)) {
+    // Found wanting: walk again, naming fields, to say where.
+    budget.values = before;
+    checkValue(v, field, 1, budget);
+  }
   return v as Attributes;
+}
+
+/**
+ * {@link checkValue}'s checks without naming fields: the path of every value
+ * would otherwise be built as a string for a request that is almost always
+ * valid. Counts into `budget` as checkValue does.
+ */
+function valid(v: unknown, depth: number, budget: { values: number }): boolean {
+  if (++budget.values > REQUEST_LIMITS.maxValues) return false;
+  if (v === null || typeof v === 'boolean') return true;
+  if (typeof v === 'number') return Number.isFinite(v);
+  if (typeof v === 'string') return v.length <= REQUEST_LIMITS.maxStringLength;
+  if (depth > REQUEST_LIMITS.maxDepth) return false;
+  if (Array.isArray(v)) {
+    for (const item of v) if (!valid(item, depth + 1, budget)) return false;
+    return true;
+  }
+  if (isObject(v)) {
+    for (const k of Object.keys(v)) if (!valid(v[k], depth + 1, budget)) return false;
+    return true;
+  }
+  return false;
 }
 
 function checkValue(v: unknown, field: string, depth: number, budget: { values: number }): void {

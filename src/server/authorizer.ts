@@ -9,7 +9,7 @@ import type { Attributes } from '../compile/index.js';
 import { PermissionError, RequestError } from '../errors.js';
 import type { DecisionLog } from '../audit/decision-log.js';
 import type { DecidedSubject, DecideInput, Engine, EngineDecision, Principal } from '../engine/engine.js';
-import { parseRequest, REQUEST_LIMITS } from '../engine/request.js';
+import { parseRequest, parseResource, REQUEST_LIMITS } from '../engine/request.js';
 import type { Trace } from '../eval/evaluate.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -149,31 +149,27 @@ async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedChe
   const items = req.items;
   if (items.length === 0) throw new RequestError('REQUEST_INVALID', 'items', '`items` must list at least one (resource, actions) item');
   if (items.length > deps.maxBatchItems) throw new RequestError('REQUEST_INVALID', 'items', `\`items\` has ${items.length} items; at most ${deps.maxBatchItems} are allowed per call`);
-  const contextJson = req.context;
-  let context: Attributes | undefined;
+  // The context once, checked as in Check.
+  const context = req.context === undefined ? undefined : parseRequest({ action: 'batch', resource: { type: 'batch' }, context: req.context }, { subjectFromToken: true }).context;
   const parsedItems = items.map((item, i) => {
     const field = `items[${i}]`;
     const actions = item.actions;
     if (actions.length === 0) throw new RequestError('REQUEST_INVALID', `${field}.actions`, `\`${field}.actions\` must list at least one action`);
     if (actions.length > MAX_ACTIONS_PER_ITEM) throw new RequestError('REQUEST_INVALID', `${field}.actions`, `\`${field}.actions\` lists ${actions.length} actions; at most ${MAX_ACTIONS_PER_ITEM} are allowed per item`);
-    const resource = resourceJson(item.resource);
-    // The item is validated once, with its first action; the other actions are names, checked alike.
-    let parsed;
-    try {
-      parsed = parseRequest({ action: actions[0], resource, ...(i === 0 && contextJson !== undefined ? { context: contextJson } : {}) }, { subjectFromToken: true });
-    } catch (e) {
-      if (!(e instanceof RequestError)) throw e;
-      const f = e.field === 'action' ? `${field}.actions[0]` : e.field.startsWith('resource') ? `${field}.${e.field}` : e.field;
-      throw new RequestError(e.code, f, e.message.replaceAll(`\`${e.field}\``, `\`${f}\``));
-    }
-    for (const [j, action] of actions.entries()) {
+    for (let j = 0; j < actions.length; j++) {
+      const action = actions[j];
       if (typeof action !== 'string' || action.length === 0 || action.length > REQUEST_LIMITS.maxNameLength) {
         const f = `${field}.actions[${j}]`;
         throw new RequestError('REQUEST_INVALID', f, `\`${f}\` must be a non-empty string of at most ${REQUEST_LIMITS.maxNameLength} characters`);
       }
     }
-    if (i === 0) context = parsed.context;
-    return { resource: parsed.resource, actions };
+    try {
+      return { resource: parseResource(resourceJson(item.resource)), actions };
+    } catch (e) {
+      if (!(e instanceof RequestError)) throw e;
+      const f = `${field}.${e.field}`;
+      throw new RequestError(e.code, f, e.message.replaceAll(`\`${e.field}\``, `\`${f}\``));
+    }
   });
   const ctx = withCaller(context, caller);
   if (call.cancelled) return { ok: false, error: serviceError(status.CANCELLED, 'call cancelled') };

@@ -146,7 +146,7 @@ interface ResourceSlot {
  * const service = { ...authorizer, Check: { ...authorizer['Check']!, requestDeserialize: decodeCheckRequest } };
  */
 export function decodeCheckRequest(buf: Buffer): DecodedCheckRequest {
-  const r = protobuf.Reader.create(buf);
+  const r = protobuf.Reader.create(asBuffer(buf));
   const end = r.len;
   let token: string | undefined;
   let subject: JsonObject | Bad | undefined;
@@ -159,13 +159,13 @@ export function decodeCheckRequest(buf: Buffer): DecodedCheckRequest {
     const tag = r.uint32();
     switch (tag >>> 3) {
       case 1:
-        token = r.string();
+        token = readString(r);
         break;
       case 2:
         subject = readStruct(r, r.uint32(), 1, 1);
         break;
       case 3:
-        action = r.string();
+        action = readString(r);
         break;
       case 4:
         resource = readResource(r, r.uint32(), 1);
@@ -177,7 +177,7 @@ export function decodeCheckRequest(buf: Buffer): DecodedCheckRequest {
         explain = r.bool();
         break;
       case 7:
-        requestId = r.string();
+        requestId = readString(r);
         break;
       default:
         r.skipType(tag & 7, 0);
@@ -211,7 +211,7 @@ export function decodeCheckRequest(buf: Buffer): DecodedCheckRequest {
  * const service = { ...authorizer, CheckBatch: { ...authorizer['CheckBatch']!, requestDeserialize: decodeCheckBatchRequest } };
  */
 export function decodeCheckBatchRequest(buf: Buffer): DecodedCheckBatchRequest {
-  const r = protobuf.Reader.create(buf);
+  const r = protobuf.Reader.create(asBuffer(buf));
   const end = r.len;
   let token: string | undefined;
   let subject: JsonObject | Bad | undefined;
@@ -223,7 +223,7 @@ export function decodeCheckBatchRequest(buf: Buffer): DecodedCheckBatchRequest {
     const tag = r.uint32();
     switch (tag >>> 3) {
       case 1:
-        token = r.string();
+        token = readString(r);
         break;
       case 2:
         subject = readStruct(r, r.uint32(), 1, 1);
@@ -238,7 +238,7 @@ export function decodeCheckBatchRequest(buf: Buffer): DecodedCheckBatchRequest {
         context = readStruct(r, r.uint32(), 1, 1);
         break;
       case 5:
-        requestId = r.string();
+        requestId = readString(r);
         break;
       default:
         r.skipType(tag & 7, 0);
@@ -266,6 +266,61 @@ export function decodeCheckBatchRequest(buf: Buffer): DecodedCheckBatchRequest {
   if (subject !== undefined && !(subject instanceof Bad)) out.subject = subject;
   if (context !== undefined && !(context instanceof Bad)) out.context = context;
   return out;
+}
+
+/** Strings of at most this many bytes are interned (see {@link readString}). */
+const INTERN_MAX_BYTES = 32;
+/** Slots of the intern table (a power of two). */
+const INTERN_SLOTS = 4096;
+const interned: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
+
+/**
+ * `reader.string()`, with short ASCII strings interned. A request repeats a
+ * few short strings many times (attribute names, resource types, enum-like
+ * values: a 1,000-item batch says `department` a thousand times); decoding
+ * each is a call into Node's UTF-8 decoder and a new string. Here a short
+ * ASCII string is hashed from its bytes and compared, byte for code unit,
+ * with the one last seen in its slot: equal, that string is returned; else it
+ * is decoded and takes the slot. The table holds at most 4,096 strings of 32
+ * bytes, shared by all requests (strings are immutable: sharing cannot leak
+ * one request's data into another's answer). Anything else is decoded as
+ * protobufjs does, and the position moves exactly as with `reader.string()`
+ * (a length past the end is cut at the end).
+ */
+/** A Node Buffer over the same bytes (grpc-js hands over Buffers; a plain Uint8Array would get protobufjs's slower reader). */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+function readString(r: Reader): string {
+  const length = r.uint32();
+  const start = r.pos;
+  const end = Math.min(start + length, r.len);
+  r.pos = end;
+  const buf = r.buf as Buffer;
+  const n = end - start;
+  if (n > INTERN_MAX_BYTES) return buf.toString('utf8', start, end);
+  let h = 0x811c9dc5;
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    if (b >= 0x80) return buf.toString('utf8', start, end);
+    h = Math.imul(h ^ b, 0x01000193);
+  }
+  const slot = (h >>> 0) & (INTERN_SLOTS - 1);
+  const seen = interned[slot];
+  if (seen !== undefined && seen.length === n) {
+    let same = true;
+    for (let i = 0; i < n; i++) {
+      if (seen.charCodeAt(i) !== buf[start + i]) {
+        same = false;
+        break;
+      }
+    }
+    if (same) return seen;
+  }
+  const str = buf.toString('latin1', start, end);
+  interned[slot] = str;
+  return str;
 }
 
 // The readers below follow protobufjs's generated decoders step for step
@@ -299,7 +354,7 @@ function readItem(r: Reader, length: number, n: number): { resource?: ResourceSl
         resource = readResource(r, r.uint32(), n + 1);
         break;
       case 2:
-        actions.push(r.string());
+        actions.push(readString(r));
         break;
       default:
         r.skipType(tag & 7, n);
@@ -318,10 +373,10 @@ function readResource(r: Reader, length: number, n: number): ResourceSlot {
     const tag = r.uint32();
     switch (tag >>> 3) {
       case 1:
-        type = r.string();
+        type = readString(r);
         break;
       case 2:
-        id = r.string();
+        id = readString(r);
         break;
       case 3:
         attributes = readStruct(r, r.uint32(), n + 1, 1);
@@ -356,7 +411,7 @@ function readStruct(r: Reader, length: number, n: number, depth: number): JsonOb
       const t = r.uint32();
       switch (t >>> 3) {
         case 1:
-          key = r.string();
+          key = readString(r);
           break;
         case 2:
           value = readValue(r, r.uint32(), n + 1, depth + 1);
@@ -400,7 +455,7 @@ function readValue(r: Reader, length: number, n: number, depth: number): Slot {
         num = r.double();
         break;
       case 3:
-        str = r.string();
+        str = readString(r);
         break;
       case 4:
         bool = r.bool();

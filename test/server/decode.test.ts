@@ -696,6 +696,29 @@ describe('depth', () => {
 
 // ---------------------------------------------------------------------------
 
+describe('short ASCII strings are interned', () => {
+  it('repeated strings are one string; many distinct strings (slot collisions) still decode exactly', () => {
+    const rand = fc.sample(fc.string({ unit: 'binary-ascii', maxLength: 33 }), { numRuns: 6000, seed: 7 });
+    // Same-length near-misses too: differ in one character from a string seen just before.
+    const strings = rand.flatMap((x) => (x.length === 0 ? [x] : [x, `${x.slice(0, -1)}${x.at(-1) === 'a' ? 'b' : 'a'}`]));
+    const ctx = Object.fromEntries(strings.map((x, i) => [`k${i}`, x]));
+    const bytes = CHECK.requestSerialize({ action: 'read', context: jsonToStruct(ctx) });
+    for (let pass = 0; pass < 2; pass++) {
+      const out = decodeCheckRequest(bytes);
+      expect(out).toEqual(referenceCheck(bytes));
+      expect(Object.values(out.context ?? {})).toEqual(strings);
+    }
+    const repeated = CHECK.requestSerialize({ action: 'department', context: jsonToStruct({ department: 'department' }) });
+    const a = decodeCheckRequest(repeated);
+    const b = decodeCheckRequest(repeated);
+    expect(a.action).toBe('department');
+    expect(Object.keys(b.context ?? {})).toEqual(['department']);
+    // Non-ASCII and long strings take protobufjs's path, and agree with it.
+    const other = CHECK.requestSerialize({ action: 'ünïcödé', context: jsonToStruct({ long: 'x'.repeat(40), emoji: '🙂' }) });
+    expect(decodeCheckRequest(other)).toEqual(referenceCheck(other));
+  });
+});
+
 describe('__proto__ and constructor keys', () => {
   it('become own data properties and never touch a prototype', () => {
     const polluting = struct(entry('__proto__', sv(struct(entry('polluted', bool(1))))), entry('constructor', sv(struct(entry('prototype', sv(struct(entry('polluted', bool(1)))))))));
