@@ -30,7 +30,7 @@
  * cache hit, and both off); CheckBatch of 1, 10, 100 and 1,000 items × 3
  * actions (decision cache off); Envoy ext_authz Check (decision cache hit).
  * Concurrency C = connections × streams per connection: connections =
- * min(C, 4), streams = C / connections. Each point: wait for an idle machine
+ * min(C, BENCH_CONNECTIONS), streams = C / connections. Each point: wait for an idle machine
  * (as bench/grpc does), a warm-up h2load run, then the timed h2load run with
  * `--log-file` (per-request times → p50/p99/p99.9). Server CPU is the server
  * process tree's utime+stime (/proc) over the timed run; h2load's CPU is what
@@ -40,6 +40,7 @@
  * (default 1), BENCH_CONCURRENCY (default "1,16,64"), BENCH_WORKERS (default
  * "1,<cores>"), BENCH_TARGETS (comma-separated target keys; default all),
  * BENCH_QUIET_MAX_SECONDS (default 60), BENCH_RETRIES (default 2),
+ * BENCH_CONNECTIONS (most h2load connections, default 4),
  * BENCH_PROFILE (a directory: run one target's single-worker server under
  * `node --cpu-prof` and write its profile there), BENCH_PROFILE_TARGET (that
  * target's key, default batch-1000).
@@ -81,6 +82,8 @@ const CONCURRENCY = listEnv('BENCH_CONCURRENCY', '1,16,64');
 const WORKERS = [...new Set(listEnv('BENCH_WORKERS', `1,${CORES}`))];
 const QUIET_MAX_SECONDS = numberEnv('BENCH_QUIET_MAX_SECONDS', 60);
 const RETRIES = numberEnv('BENCH_RETRIES', 2);
+/** Most h2load connections; C streams are spread over min(C, this). */
+const MAX_CONNECTIONS = Math.max(1, numberEnv('BENCH_CONNECTIONS', 4));
 const PROFILE_DIR = process.env['BENCH_PROFILE'];
 const PROFILE_TARGET = process.env['BENCH_PROFILE_TARGET'] ?? 'batch-1000';
 /** CPU (cores) other processes may take during a timed run before it is flagged (as bench/grpc). */
@@ -162,7 +165,7 @@ function runH2load(args: readonly string[]): Promise<{ out: string; wall: number
 }
 
 function h2loadArgs(port: number, path: string, bodyFile: string, c: number, seconds: number, logFile?: string): string[] {
-  const conns = Math.min(c, 4);
+  const conns = Math.min(c, MAX_CONNECTIONS);
   const streams = Math.max(1, Math.round(c / conns));
   return [
     '-c',
@@ -372,7 +375,7 @@ async function main(): Promise<void> {
   out.push('');
   out.push(
     `Each point: a fresh server process per target (all C on it), an idle-machine wait, a ${WARMUP} s h2load warm-up run, then ${SECONDS} s timed ` +
-      '(`h2load -t 1 -c min(C,4) -m C/min(C,4) -D S -d body.bin`, plaintext HTTP/2 on the loopback). Latency percentiles from `--log-file`. ' +
+      `(\`h2load -t 1 -c min(C,${MAX_CONNECTIONS}) -m C/min(C,${MAX_CONNECTIONS}) -D S -d body.bin\`, plaintext HTTP/2 on the loopback). Latency percentiles from \`--log-file\`. ` +
       'server CPU µs/call: the server process tree\'s utime+stime over the timed run / requests answered. ' +
       '"vs ceiling" divides it by the ceiling\'s at the same workers and C (ext_authz by the ext_authz ceiling). ' +
       `CPU cores: h2load / server / other processes († other > ${OTHER_CPU_FLAG}: disturbed).`,

@@ -18,7 +18,8 @@ export interface EvalContext {
   readonly resourceType: string;
   readonly resourceId: string;
   readonly resource: Attributes;
-  readonly action: string;
+  /** Set again for each action when one context serves several actions of one resource (evaluateActions). */
+  action: string;
   readonly context: Attributes;
   /** The decision time in milliseconds since the epoch (`context.time` when absent). */
   readonly now: number;

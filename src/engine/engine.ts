@@ -8,7 +8,7 @@ import type { Attributes, DecisionTree } from '../compile/index.js';
 import { validateAgainstSchema, type RequestValidationMode, type Schema, type SchemaViolation } from '../compile/schema.js';
 import { DecisionCache, type DecisionCacheOptions } from '../cache/decision-cache.js';
 import { decisionKey } from '../cache/key.js';
-import { evaluate, type Decision, type Reason, type Request } from '../eval/evaluate.js';
+import { evaluate, evaluateActions, type Decision, type Reason, type Request } from '../eval/evaluate.js';
 import type { TokenReason } from '../jwt/reasons.js';
 import type { TokenVerifier, VerifyResult } from '../jwt/verify.js';
 import type { CounterCell, Metrics } from '../metrics/registry.js';
@@ -268,21 +268,33 @@ export class Engine {
     // handful of objects, and counts them once per distinct answer.
     const bare: Extract<Subject, { ok: true }> = subject.decided === undefined ? subject : { ok: true, attributes: subject.attributes, cacheId: subject.cacheId, notAfter: subject.notAfter };
     const answers = new Map<TokenDecision, { fresh?: BatchAnswer; cached?: BatchAnswer }>();
-    const results = input.items.map((item) =>
-      item.actions.map((action) => {
+    const answerOf = (decision: TokenDecision, cached: boolean, type: string): EngineDecision => {
+      let byDecision = answers.get(decision);
+      if (byDecision === undefined) answers.set(decision, (byDecision = {}));
+      let answer = cached ? byDecision.cached : byDecision.fresh;
+      if (answer === undefined) {
+        answer = { decision: engineDecision(decision, cached, undefined), types: new Map() };
+        if (cached) byDecision.cached = answer;
+        else byDecision.fresh = answer;
+      }
+      answer.types.set(type, (answer.types.get(type) ?? 0) + 1);
+      return answer.decision;
+    };
+    // Without a decision cache or request validation, an item's actions are evaluated together (one
+    // evaluation context for all of them); otherwise each goes through #decideOne.
+    const together = this.#cache === undefined && (this.#validateRequests === 'off' || set.schema === undefined);
+    const decided: Decision[] = [];
+    const results = input.items.map((item) => {
+      if (together) {
+        decided.length = 0;
+        evaluateActions(tree, { subject: bare.attributes, resource: item.resource, context: input.context }, item.actions, now, decided);
+        return decided.map((d) => answerOf(d, false, item.resource.type));
+      }
+      return item.actions.map((action) => {
         const { decision, cached } = this.#decideOne(tree, set.schema, bare, action, item.resource, input.context, false, now);
-        let byDecision = answers.get(decision);
-        if (byDecision === undefined) answers.set(decision, (byDecision = {}));
-        let answer = cached ? byDecision.cached : byDecision.fresh;
-        if (answer === undefined) {
-          answer = { decision: engineDecision(decision, cached, undefined), types: new Map() };
-          if (cached) byDecision.cached = answer;
-          else byDecision.fresh = answer;
-        }
-        answer.types.set(item.resource.type, (answer.types.get(item.resource.type) ?? 0) + 1);
-        return answer.decision;
-      }),
-    );
+        return answerOf(decision, cached, item.resource.type);
+      });
+    });
     for (const byDecision of answers.values()) {
       for (const answer of [byDecision.fresh, byDecision.cached]) {
         if (answer === undefined) continue;

@@ -6,7 +6,7 @@
  * and the default is DENY. Any failure ends in DENY.
  */
 import { bestApplying, lookupCandidates } from '../compile/rule-index.js';
-import type { Attributes, CompiledRule, DecisionTree, EvalContext, IndexNode } from '../compile/index.js';
+import type { ActionTree, Attributes, CompiledRule, DecisionTree, EvalContext, IndexNode, ResourceTree } from '../compile/index.js';
 
 /** Why a decision came out the way it did: stable codes callers can match on. */
 export const REASONS = {
@@ -151,14 +151,24 @@ function decide(tree: DecisionTree, request: Request, options: EvaluateOptions):
   if (actionTree === undefined) {
     return early(tree, REASONS.UNDECLARED_ACTION, explain ? 'undeclared-action' : undefined);
   }
-  const ctx: EvalContext = {
+  const ctx = contextFor(tree, resourceTree, request, request.action, options.now);
+  const useIndex = options.useIndex !== false;
+  if (explain) {
+    const forbids = candidates(actionTree.forbids, actionTree.allForbids, ctx, useIndex);
+    return explained(tree, ctx, forbids, candidates(actionTree.permits, actionTree.allPermits, ctx, useIndex), actionTree.allForbids.length + actionTree.allPermits.length);
+  }
+  return decideAction(tree, verdictsOf(tree), actionTree, ctx, useIndex);
+}
+
+function contextFor(tree: DecisionTree, resourceTree: ResourceTree, request: Omit<Request, 'action'>, action: string, now: number): EvalContext {
+  return {
     subject: request.subject,
     resourceType: request.resource.type,
     resourceId: request.resource.id ?? '',
     resource: request.resource.attributes ?? EMPTY,
-    action: request.action,
+    action,
     context: request.context ?? EMPTY,
-    now: options.now,
+    now,
     roles: undefined,
     held: undefined,
     derivedDone: 0,
@@ -167,18 +177,54 @@ function decide(tree: DecisionTree, request: Request, options: EvaluateOptions):
     roleGraph: tree.roleGraph,
     derivedRoles: resourceTree.derivedRoles,
   };
-  const useIndex = options.useIndex !== false;
-  if (explain) {
-    const forbids = candidates(actionTree.forbids, actionTree.allForbids, ctx, useIndex);
-    return explained(tree, ctx, forbids, candidates(actionTree.permits, actionTree.allPermits, ctx, useIndex), actionTree.allForbids.length + actionTree.allPermits.length);
-  }
+}
 
-  const verdicts = verdictsOf(tree);
+/** Forbids first (deny-overrides), then permits, then the default. */
+function decideAction(tree: DecisionTree, verdicts: Verdicts, actionTree: ActionTree, ctx: EvalContext, useIndex: boolean): Decision {
   let best = useIndex ? bestApplying(actionTree.forbids, ctx, undefined) : firstApplying(actionTree.allForbids, ctx);
   if (best !== undefined) return ruleVerdict(tree, verdicts, best);
   best = useIndex ? bestApplying(actionTree.permits, ctx, undefined) : firstApplying(actionTree.allPermits, ctx);
   if (best !== undefined) return ruleVerdict(tree, verdicts, best);
   return verdicts.noMatch;
+}
+
+/**
+ * Decides each of `actions` on one resource for one subject, appending one
+ * decision per action to `out`, in order: the same decisions as one
+ * {@link evaluate} per action, sharing the evaluation context (and the
+ * subject's roles, worked out once) across the actions. For batches, whose
+ * items ask several actions of one resource. Never throws: an action whose
+ * evaluation fails is a DENY with reason `EVALUATION_ERROR`.
+ *
+ * @example
+ * const out: Decision[] = [];
+ * evaluateActions(tree, { subject, resource: { type: 'document', id: 'd1' } }, ['read', 'update', 'delete'], Date.now(), out);
+ */
+export function evaluateActions(tree: DecisionTree, request: Omit<Request, 'action'>, actions: readonly string[], now: number, out: Decision[]): void {
+  const verdicts = verdictsOf(tree);
+  const resourceTree = tree.resources.get(request.resource.type);
+  let ctx: EvalContext | undefined;
+  for (const action of actions) {
+    const actionTree = resourceTree?.actions.get(action);
+    if (resourceTree === undefined || actionTree === undefined) {
+      out.push(resourceTree === undefined ? verdicts.unknownType : verdicts.undeclaredAction);
+      continue;
+    }
+    if (ctx === undefined) {
+      ctx = contextFor(tree, resourceTree, request, action, now);
+    } else {
+      // Derived roles may read the action: their memo starts again. Roles held do not depend on it.
+      ctx.action = action;
+      ctx.derivedDone = 0;
+      ctx.derivedTrue = 0;
+      ctx.derived = undefined;
+    }
+    try {
+      out.push(decideAction(tree, verdicts, actionTree, ctx, true));
+    } catch {
+      out.push({ decision: 'DENY', reason: REASONS.EVALUATION_ERROR, rules: [], revision: tree.revision });
+    }
+  }
 }
 
 /** The rule that applies and comes first in policy order (candidates from several index buckets are not sorted). */

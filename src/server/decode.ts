@@ -287,6 +287,15 @@ const interned: (string | undefined)[] = new Array<string | undefined>(INTERN_SL
  * protobufjs does, and the position moves exactly as with `reader.string()`
  * (a length past the end is cut at the end).
  */
+/**
+ * Node's Buffer decoders without `toString`'s argument handling (the ones
+ * protobufjs's `BufferReader.string` calls; not in @types/node).
+ */
+interface SlicingBuffer extends Buffer {
+  utf8Slice(start: number, end: number): string;
+  latin1Slice(start: number, end: number): string;
+}
+
 /** A Node Buffer over the same bytes (grpc-js hands over Buffers; a plain Uint8Array would get protobufjs's slower reader). */
 function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -297,13 +306,13 @@ function readString(r: Reader): string {
   const start = r.pos;
   const end = Math.min(start + length, r.len);
   r.pos = end;
-  const buf = r.buf as Buffer;
+  const buf = r.buf as SlicingBuffer;
   const n = end - start;
-  if (n > INTERN_MAX_BYTES) return buf.toString('utf8', start, end);
+  if (n > INTERN_MAX_BYTES) return buf.utf8Slice(start, end);
   let h = 0x811c9dc5;
   for (let i = start; i < end; i++) {
     const b = buf[i]!;
-    if (b >= 0x80) return buf.toString('utf8', start, end);
+    if (b >= 0x80) return buf.utf8Slice(start, end);
     h = Math.imul(h ^ b, 0x01000193);
   }
   const slot = (h >>> 0) & (INTERN_SLOTS - 1);
@@ -318,7 +327,7 @@ function readString(r: Reader): string {
     }
     if (same) return seen;
   }
-  const str = buf.toString('latin1', start, end);
+  const str = buf.latin1Slice(start, end);
   interned[slot] = str;
   return str;
 }

@@ -132,3 +132,20 @@ describe('Engine.decideBatch answers', () => {
     expect(text).toContain('arbiter_decisions_total{api="authorizer",decision="DENY",reason="NO_MATCHING_RULE",resource_type="doc"} 50');
   });
 });
+
+describe('Engine.decideBatch without a decision cache (actions of an item evaluated together)', () => {
+  it('decides every (item, action) as decide does, unknown types and actions included', async () => {
+    const compiled = compilePolicySet([{ path: 'p.policy', text: POLICY }]);
+    const engine = new Engine({ ...compiled, directory: 'mem', sources: [] }, { clock: () => Date.parse('2026-11-23T10:00:00Z') });
+    const items = [
+      { resource: { type: 'doc', id: 'a' }, actions: ['read', 'edit', 'fly', 'read'] },
+      { resource: { type: 'nope' }, actions: ['read'] },
+      { resource: { type: 'shift' }, actions: ['clock_in'] },
+    ];
+    for (const principal of [editor, { subject: { sub: 'b' } }]) {
+      const out = await engine.decideBatch({ principal, items });
+      const want = await Promise.all(items.map((item) => Promise.all(item.actions.map((action) => engine.decide({ principal, action, resource: item.resource })))));
+      expect(out.results).toEqual(want);
+    }
+  });
+});

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { compilePolicySet, type Attributes, type DecisionTree } from '../../src/compile/index.js';
-import { evaluate, type Request } from '../../src/eval/evaluate.js';
+import { evaluate, evaluateActions, type Decision, type Request } from '../../src/eval/evaluate.js';
 
 const NOW = Date.parse('2026-11-23T10:00:00Z'); // a Monday
 
@@ -345,5 +345,21 @@ describe('decisions are shared, frozen objects', () => {
     const d = evaluate(tree, { subject: { reader: true }, action: 'read', resource: { type: 'doc' } }, { now: NOW, explain: true });
     expect(d).not.toBe(at({ reader: true }));
     expect(d.trace?.decidedBy).toBe('permit');
+  });
+});
+
+describe('evaluateActions', () => {
+  it('a derived role that reads the action is worked out again for each action (its memo is not carried over)', () => {
+    const tree = compile(`derive asking_to_read for doc when action == "read"
+resource doc {
+  actions read, edit
+  rule readers: permit read, edit when subject.role("asking_to_read")
+}`);
+    const out: Decision[] = [];
+    evaluateActions(tree, { subject: {}, resource: { type: 'doc' } }, ['read', 'edit', 'read', 'fly'], NOW, out);
+    expect(out.map((d) => `${d.decision} ${d.reason}`)).toEqual(['ALLOW RULE_PERMIT', 'DENY NO_MATCHING_RULE', 'ALLOW RULE_PERMIT', 'DENY UNDECLARED_ACTION']);
+    const unknown: Decision[] = [];
+    evaluateActions(tree, { subject: {}, resource: { type: 'nope' } }, ['read', 'edit'], NOW, unknown);
+    expect(unknown.map((d) => d.reason)).toEqual(['UNKNOWN_RESOURCE_TYPE', 'UNKNOWN_RESOURCE_TYPE']);
   });
 });

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compilePolicySet, type Attributes, type DecisionTree } from '../../src/compile/index.js';
-import { evaluate, type Request } from '../../src/eval/evaluate.js';
+import { evaluate, evaluateActions, type Decision, type Request } from '../../src/eval/evaluate.js';
 import { loadReference, referenceDecide, type ReferenceDecision, type ReferencePolicySet } from './reference.js';
 
 // ---------------------------------------------------------------- vocabulary
@@ -405,6 +405,23 @@ describe('compiled decision tree vs. reference evaluator', () => {
         }
       }),
       { numRuns: 100 },
+    );
+  });
+
+  it('evaluateActions decides each action as evaluate does, sharing one context across them', () => {
+    const actionLists = fc.array(fc.constantFrom(...ACTIONS, 'fly'), { minLength: 1, maxLength: 6 });
+    fc.assert(
+      fc.property(policyArb({ min: 0, max: 60 }), fc.array(fc.tuple(requestArb, nowArb, actionLists), { minLength: 2, maxLength: 6 }), (model, requests) => {
+        const c = build(model);
+        for (const [r, now, actions] of requests) {
+          const { action: _asked, ...rest } = toRequest(model, r);
+          const got: Decision[] = [];
+          evaluateActions(c.tree, rest, actions, now, got);
+          const want = actions.map((action) => evaluate(c.tree, { ...rest, action }, { now }));
+          expect(got, repro(c.sources, { ...rest, action: actions.join(',') }, now)).toEqual(want);
+        }
+      }),
+      { numRuns: 150 },
     );
   });
 
