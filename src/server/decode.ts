@@ -275,25 +275,11 @@ const INTERN_SLOTS = 4096;
 const interned: (string | undefined)[] = new Array<string | undefined>(INTERN_SLOTS).fill(undefined);
 
 /**
- * `reader.string()`, with short ASCII strings interned. A request repeats a
- * few short strings many times (attribute names, resource types, enum-like
- * values: a 1,000-item batch says `department` a thousand times); decoding
- * each is a call into Node's UTF-8 decoder and a new string. Here a short
- * ASCII string is hashed from its bytes and compared, byte for code unit,
- * with the one last seen in its slot: equal, that string is returned; else it
- * is decoded and takes the slot. The table holds at most 4,096 strings of 32
- * bytes, shared by all requests (strings are immutable: sharing cannot leak
- * one request's data into another's answer). Anything else is decoded as
- * protobufjs does, and the position moves exactly as with `reader.string()`
- * (a length past the end is cut at the end).
- */
-/**
- * Node's Buffer decoders without `toString`'s argument handling (the ones
- * protobufjs's `BufferReader.string` calls; not in @types/node).
+ * Node's Buffer UTF-8 decoder without `toString`'s argument handling (the
+ * one protobufjs's `BufferReader.string` calls; not in @types/node).
  */
 interface SlicingBuffer extends Buffer {
   utf8Slice(start: number, end: number): string;
-  latin1Slice(start: number, end: number): string;
 }
 
 /** A Node Buffer over the same bytes (grpc-js hands over Buffers; a plain Uint8Array would get protobufjs's slower reader). */
@@ -301,6 +287,22 @@ function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/**
+ * `reader.string()`, with short ASCII strings interned. A request repeats a
+ * few short strings many times (attribute names, resource types, enum-like
+ * values: a 1,000-item batch says `department` a thousand times); decoding
+ * each is a call into Node's UTF-8 decoder and a new string. Here a short
+ * string's slot comes from its length and three of its bytes, and the string
+ * last decoded into that slot is compared with the bytes, code unit for
+ * byte: all equal, that string is returned; else the bytes are decoded and
+ * take the slot. Only a string with one code unit per byte is kept, and
+ * such a string equals its bytes only if they are ASCII (a non-ASCII byte
+ * decodes to U+FFFD or to part of a longer sequence), so a hit is exact.
+ * The table holds at most 4,096 strings of 32 bytes, shared by all requests
+ * (strings are immutable: sharing cannot carry one request's data into
+ * another's answer). The position moves exactly as with `reader.string()`
+ * (a length past the end is cut at the end).
+ */
 function readString(r: Reader): string {
   const length = r.uint32();
   const start = r.pos;
@@ -308,27 +310,17 @@ function readString(r: Reader): string {
   r.pos = end;
   const buf = r.buf as SlicingBuffer;
   const n = end - start;
+  if (n === 0) return '';
   if (n > INTERN_MAX_BYTES) return buf.utf8Slice(start, end);
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) {
-    const b = buf[i]!;
-    if (b >= 0x80) return buf.utf8Slice(start, end);
-    h = Math.imul(h ^ b, 0x01000193);
-  }
-  const slot = (h >>> 0) & (INTERN_SLOTS - 1);
+  const slot = (n * 0x9e3779b1 + buf[start]! * 0x85ebca6b + buf[end - 1]! * 0xc2b2ae35 + buf[start + (n >> 1)]! * 0x27d4eb2f) & (INTERN_SLOTS - 1);
   const seen = interned[slot];
   if (seen !== undefined && seen.length === n) {
-    let same = true;
-    for (let i = 0; i < n; i++) {
-      if (seen.charCodeAt(i) !== buf[start + i]) {
-        same = false;
-        break;
-      }
-    }
-    if (same) return seen;
+    let i = 0;
+    while (i < n && seen.charCodeAt(i) === buf[start + i]) i++;
+    if (i === n) return seen;
   }
-  const str = buf.latin1Slice(start, end);
-  interned[slot] = str;
+  const str = buf.utf8Slice(start, end);
+  if (str.length === n) interned[slot] = str;
   return str;
 }
 

@@ -64,4 +64,21 @@ describe('the CheckBatch response encoder', () => {
       ['delete', 'DENY'],
     ]);
   });
+
+  it('lengths of every varint size: a result of thousands of decisions (3-byte length), long rule lists (2-byte)', () => {
+    const long = { decision: 'DENY' as const, reason: 'RULE_FORBID', rules: Array.from({ length: 10 }, (_, i) => `document.rule_with_a_long_name_${i}`), cached: true };
+    const short = { decision: 'ALLOW' as const, reason: 'RULE_PERMIT', rules: ['a'], cached: false };
+    const msg: CheckBatchResponseMsg = {
+      results: [
+        { actions: Array.from({ length: 3000 }, (_, i) => `a${i % 7}`), answers: Array.from({ length: 3000 }, (_, i) => (i % 3 === 0 ? long : short)) },
+        { actions: [], answers: [] },
+        { actions: ['x'], answers: [long] },
+      ],
+      policy_revision: 'r'.repeat(200),
+      request_id: 'q',
+      token_reason: 'TOKEN_EXPIRED',
+      message: 'm'.repeat(300),
+    };
+    expect(method.responseDeserialize(encodeCheckBatchResponse(msg))).toEqual(method.responseDeserialize(method.responseSerialize(generic(msg))));
+  });
 });
