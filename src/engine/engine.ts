@@ -273,11 +273,13 @@ export class Engine {
       if (byDecision === undefined) answers.set(decision, (byDecision = {}));
       let answer = cached ? byDecision.cached : byDecision.fresh;
       if (answer === undefined) {
-        answer = { decision: engineDecision(decision, cached, undefined), types: new Map() };
+        answer = { decision: engineDecision(decision, cached, undefined), type, n: 0, otherTypes: undefined };
         if (cached) byDecision.cached = answer;
         else byDecision.fresh = answer;
       }
-      answer.types.set(type, (answer.types.get(type) ?? 0) + 1);
+      // Items of one batch are mostly of one type: count it in place, others in a map.
+      if (type === answer.type) answer.n++;
+      else (answer.otherTypes ??= new Map()).set(type, (answer.otherTypes.get(type) ?? 0) + 1);
       return answer.decision;
     };
     // Without a decision cache or request validation, an item's actions are evaluated together (one
@@ -298,7 +300,8 @@ export class Engine {
     for (const byDecision of answers.values()) {
       for (const answer of [byDecision.fresh, byDecision.cached]) {
         if (answer === undefined) continue;
-        for (const [type, n] of answer.types) this.#count('authorizer', tree, type, answer.decision, started, n);
+        this.#count('authorizer', tree, answer.type, answer.decision, started, answer.n);
+        for (const [type, n] of answer.otherTypes ?? []) this.#count('authorizer', tree, type, answer.decision, started, n);
       }
     }
     return subject.decided === undefined ? { revision: tree.revision, results } : { revision: tree.revision, subject: subject.decided, results };
@@ -400,7 +403,10 @@ export class Engine {
 /** An answer of a batch: the decision as returned, and how many of it per resource type (for metrics). */
 interface BatchAnswer {
   readonly decision: EngineDecision;
-  readonly types: Map<string, number>;
+  /** The first resource type it was given for, and how many times; other types in `otherTypes`. */
+  readonly type: string;
+  n: number;
+  otherTypes: Map<string, number> | undefined;
 }
 
 /** A verification result as the engine's subject. */

@@ -174,10 +174,12 @@ async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedChe
   const ctx = withCaller(context, caller);
   if (call.cancelled) return { ok: false, error: serviceError(status.CANCELLED, 'call cancelled') };
   const outcome = await deps.engine.decideBatch({ principal, items: parsedItems, ...(ctx === undefined ? {} : { context: ctx }) });
-  for (const [i, item] of parsedItems.entries()) {
-    for (const [j, action] of item.actions.entries()) {
-      const d = outcome.results[i]?.[j];
-      if (d !== undefined) writeLog(deps, 'CheckBatch', requestId, caller, action, item.resource, d, started, outcome.subject);
+  if (deps.decisionLog.enabled !== false) {
+    for (const [i, item] of parsedItems.entries()) {
+      for (const [j, action] of item.actions.entries()) {
+        const d = outcome.results[i]?.[j];
+        if (d !== undefined) writeLog(deps, 'CheckBatch', requestId, caller, action, item.resource, d, started, outcome.subject);
+      }
     }
   }
   // Encoded by batch-encode.ts (the service definition's serializer for CheckBatch).
@@ -212,6 +214,8 @@ function principalOf(deps: AuthorizerDeps, req: { principal?: 'token' | 'subject
 /** The resource as request validation reads it (an empty id is no id). */
 function resourceJson(resource: DecodedResource | undefined): Record<string, unknown> | undefined {
   if (resource === undefined) return undefined;
+  // The decoder's resource holds only type, id and (when sent) attributes: with an id, it is the JSON already.
+  if (resource.id !== '') return resource as unknown as Record<string, unknown>;
   return {
     type: resource.type,
     ...(resource.id === '' ? {} : { id: resource.id }),

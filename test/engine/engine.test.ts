@@ -149,3 +149,29 @@ describe('Engine.decideBatch without a decision cache (actions of an item evalua
     }
   });
 });
+
+describe('Engine.decideBatch metrics', () => {
+  it('counts each decision once under its own resource type, items of several types mixed', async () => {
+    const compiled = compilePolicySet([{ path: 'p.policy', text: POLICY }]);
+    for (const cache of [undefined, { maxEntries: 100, ttlSeconds: 60 }]) {
+      const metrics = new Metrics();
+      const engine = new Engine({ ...compiled, directory: 'mem', sources: [] }, { clock: () => Date.parse('2026-11-23T10:00:00Z'), metrics, ...(cache === undefined ? {} : { cache }) });
+      const items = [
+        { resource: { type: 'doc', id: 'a' }, actions: ['read', 'edit'] },
+        { resource: { type: 'nope' }, actions: ['read'] },
+        { resource: { type: 'doc', id: 'b' }, actions: ['read'] },
+        { resource: { type: 'other' }, actions: ['read', 'edit'] },
+      ];
+      await engine.decideBatch({ principal: editor, items });
+      const text = await metrics.registry.metrics();
+      const lines = text.split('\n').filter((l) => l.startsWith('arbiter_decisions_total{'));
+      expect(lines.sort()).toEqual(
+        [
+          'arbiter_decisions_total{api="authorizer",decision="ALLOW",reason="RULE_PERMIT",resource_type="doc"} 2',
+          'arbiter_decisions_total{api="authorizer",decision="DENY",reason="NO_MATCHING_RULE",resource_type="doc"} 1',
+          'arbiter_decisions_total{api="authorizer",decision="DENY",reason="UNKNOWN_RESOURCE_TYPE",resource_type="(undeclared)"} 3',
+        ].sort(),
+      );
+    }
+  });
+});
