@@ -286,10 +286,13 @@ export class Engine {
     // evaluation context for all of them); otherwise each goes through #decideOne.
     const together = this.#cache === undefined && (this.#validateRequests === 'off' || set.schema === undefined);
     const decided: Decision[] = [];
+    // One request object for every item (evaluateActions keeps no reference to it).
+    const itemRequest: { subject: Attributes; resource: Request['resource']; context: Attributes | undefined } = { subject: bare.attributes, resource: { type: '' }, context: input.context };
     const results = input.items.map((item) => {
       if (together) {
         decided.length = 0;
-        evaluateActions(tree, { subject: bare.attributes, resource: item.resource, context: input.context }, item.actions, now, decided);
+        itemRequest.resource = item.resource;
+        evaluateActions(tree, itemRequest, item.actions, now, decided);
         return decided.map((d) => answerOf(d, false, item.resource.type));
       }
       return item.actions.map((action) => {

@@ -70,10 +70,16 @@ function resourceOf(resource: unknown, budget: { values: number }): Request['res
   const id = resource['id'];
   if (id !== undefined && typeof id !== 'string') throw invalid('resource.id', '`resource.id` must be a string');
   if (typeof id === 'string' && id.length > REQUEST_LIMITS.maxIdLength) throw invalid('resource.id', `\`resource.id\` is longer than ${REQUEST_LIMITS.maxIdLength} characters`);
-  const attrs = attributes(resource['attributes'], 'resource.attributes', budget, false);
-  for (const key of Object.keys(resource)) {
+  const given = resource['attributes'];
+  const attrs = attributes(given, 'resource.attributes', budget, false);
+  let keys = 0;
+  for (const key in resource) {
+    if (!Object.hasOwn(resource, key)) continue;
+    keys++;
     if (key !== 'type' && key !== 'id' && key !== 'attributes') throw invalid(`resource.${key}`, `unknown field \`resource.${key}\`; resource attributes go under \`resource.attributes\``);
   }
+  // Already exactly the result (a decoded batch item's resource): keep it rather than copy.
+  if (keys === 3 && id !== undefined && given === attrs) return resource as Request['resource'];
   return id === undefined ? { type, attributes: attrs } : { type, id, attributes: attrs };
 }
 

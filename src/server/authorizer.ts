@@ -10,7 +10,7 @@ import { PermissionError, RequestError } from '../errors.js';
 import type { DecisionLog } from '../audit/decision-log.js';
 import type { DecidedSubject, DecideInput, Engine, EngineDecision, Principal } from '../engine/engine.js';
 import { parseRequest, parseResource, REQUEST_LIMITS } from '../engine/request.js';
-import type { Trace } from '../eval/evaluate.js';
+import type { Request, Trace } from '../eval/evaluate.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { CheckBatchResponseMsg } from './batch-encode.js';
@@ -164,7 +164,9 @@ async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedChe
       }
     }
     try {
-      return { resource: parseResource(resourceJson(item.resource)), actions };
+      const resource = parseResource(resourceJson(item.resource));
+      // A decoded item whose resource needed no change is passed on as it is.
+      return resource === item.resource ? (item as { readonly resource: Request['resource']; readonly actions: readonly string[] }) : { resource, actions };
     } catch (e) {
       if (!(e instanceof RequestError)) throw e;
       const f = `${field}.${e.field}`;
