@@ -13,7 +13,7 @@ import { parseRequest, parseResource, REQUEST_LIMITS } from '../engine/request.j
 import type { Request, Trace } from '../eval/evaluate.js';
 import type { Logger } from '../log/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { CheckBatchResponseMsg } from './batch-encode.js';
+import type { CheckBatchResponseMsg, CheckResponseMsg } from './encode.js';
 import { serviceError, toServiceError } from './status.js';
 import type { DecodedCheckBatchRequest, DecodedCheckRequest, DecodedResource, JsonObject } from './decode.js';
 
@@ -119,19 +119,18 @@ function check(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedCheckRequest, 
   };
   const respond = (decision: EngineDecision): Outcome => {
     writeLog(deps, 'Check', requestId, caller, parsed.action, parsed.resource, decision, started);
-    return {
-      ok: true,
-      response: {
-        decision: decision.decision,
-        reason: decision.reason,
-        rules: decision.rules,
-        policy_revision: decision.revision,
-        ...(decision.message === undefined ? {} : { message: decision.message }),
-        ...(decision.trace === undefined ? {} : { trace: traceMsg(decision.trace) }),
-        request_id: requestId,
-        cached: decision.cached,
-      },
+    // Encoded by encode.ts (the service definition's serializer for Check).
+    const response: CheckResponseMsg = {
+      decision: decision.decision,
+      reason: decision.reason,
+      rules: decision.rules,
+      policy_revision: decision.revision,
+      ...(decision.message === undefined ? {} : { message: decision.message }),
+      ...(decision.trace === undefined ? {} : { trace: traceMsg(decision.trace) }),
+      request_id: requestId,
+      cached: decision.cached,
     };
+    return { ok: true, response };
   };
   const now = deps.engine.decideNow(input);
   return now !== undefined ? respond(now) : deps.engine.decide(input).then(respond);
@@ -184,7 +183,7 @@ async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedChe
       }
     }
   }
-  // Encoded by batch-encode.ts (the service definition's serializer for CheckBatch).
+  // Encoded by encode.ts (the service definition's serializer for CheckBatch).
   const response: CheckBatchResponseMsg = {
     results: outcome.results.map((answers, i) => ({ actions: parsedItems[i]?.actions ?? [], answers })),
     policy_revision: outcome.revision,

@@ -12,7 +12,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import { ReflectionService } from '@grpc/reflection';
 import type { TlsOptions } from '../config/server.js';
 import { RequestError } from '../errors.js';
-import { encodeCheckBatchResponse, type CheckBatchResponseMsg } from './batch-encode.js';
+import { encodeCheckBatchResponse, encodeCheckResponse, type CheckBatchResponseMsg, type CheckResponseMsg } from './encode.js';
 import { decodeCheckBatchRequest, decodeCheckRequest } from './decode.js';
 import { loadAuthorizerProto, loadExtAuthzProto, protoDir, PROTO_LOADER_OPTIONS } from './proto.js';
 
@@ -61,8 +61,7 @@ function standardDefinitions(): protoLoader.PackageDefinition {
  * The Authorizer service as the server runs it: requests decoded by
  * decode.ts straight to JSON (bytes that do not decode become an
  * INVALID_ARGUMENT answer from the handler, counted and logged like any
- * other, not grpc-js's bare INTERNAL), CheckBatch answers encoded by
- * batch-encode.ts (each distinct answer once per call).
+ * other, not grpc-js's bare INTERNAL), answers encoded by encode.ts.
  */
 export function authorizerService(authorizer: grpc.ServiceDefinition): grpc.ServiceDefinition {
   const check = authorizer['Check'];
@@ -70,7 +69,11 @@ export function authorizerService(authorizer: grpc.ServiceDefinition): grpc.Serv
   if (check === undefined || checkBatch === undefined) throw new Error('arbiter.v1.Authorizer without Check or CheckBatch');
   return {
     ...authorizer,
-    Check: { ...check, requestDeserialize: (bytes: Buffer) => decodeOrRefuse(bytes, 'CheckRequest', decodeCheckRequest, { action: '', explain: false, request_id: '' }) },
+    Check: {
+      ...check,
+      requestDeserialize: (bytes: Buffer) => decodeOrRefuse(bytes, 'CheckRequest', decodeCheckRequest, { action: '', explain: false, request_id: '' }),
+      responseSerialize: (value: CheckResponseMsg) => encodeCheckResponse(value, check.responseSerialize as (value: CheckResponseMsg) => Buffer),
+    },
     CheckBatch: {
       ...checkBatch,
       requestDeserialize: (bytes: Buffer) => decodeOrRefuse(bytes, 'CheckBatchRequest', decodeCheckBatchRequest, { items: [], request_id: '' }),

@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { encodeCheckBatchResponse, type CheckBatchResponseMsg } from '../../src/server/batch-encode.js';
+import { encodeCheckBatchResponse, encodeCheckResponse, type CheckBatchResponseMsg, type CheckResponseMsg } from '../../src/server/encode.js';
 import { loadAuthorizerProto } from '../../src/server/proto.js';
 
 const method = loadAuthorizerProto().authorizer['CheckBatch']!;
+const check = loadAuthorizerProto().authorizer['Check']!;
 
 const answer = fc.record({
   decision: fc.constantFrom('ALLOW' as const, 'DENY' as const),
@@ -80,5 +81,43 @@ describe('the CheckBatch response encoder', () => {
       message: 'm'.repeat(300),
     };
     expect(method.responseDeserialize(encodeCheckBatchResponse(msg))).toEqual(method.responseDeserialize(method.responseSerialize(generic(msg))));
+  });
+});
+
+const checkResponse: fc.Arbitrary<CheckResponseMsg> = fc.record(
+  {
+    decision: fc.constantFrom('ALLOW' as const, 'DENY' as const),
+    reason: fc.constantFrom('RULE_PERMIT', 'RULE_FORBID', 'NO_MATCHING_RULE', 'TOKEN_EXPIRED', ''),
+    rules: fc.array(fc.constantFrom('document.dept_editors', 'document.keep_secrets', 'documents.policy:34', 'ü'), { maxLength: 3 }),
+    policy_revision: fc.constantFrom('89ebbf499b0c046d', '', 'r2'),
+    message: fc.string({ maxLength: 30 }),
+    trace: fc.constant({ decided_by: 'permit', evaluated: [{ rule: 'a', effect: 'permit', applied: true, location: 'p:1:1' }], matched: ['a'], rules_for_action: 1 }),
+    request_id: fc.oneof(fc.string({ maxLength: 40 }), fc.string({ unit: 'grapheme', maxLength: 200 })),
+    cached: fc.boolean(),
+  },
+  { requiredKeys: ['decision', 'reason', 'rules', 'policy_revision', 'request_id', 'cached'] },
+);
+
+describe('the Check response encoder', () => {
+  const generic = check.responseSerialize as (m: CheckResponseMsg) => Buffer;
+
+  it('encodes what proto-loader encodes (memoised answers included: each message is encoded twice)', () => {
+    fc.assert(
+      fc.property(checkResponse, (msg) => {
+        const theirs = check.responseDeserialize(generic(msg));
+        expect(check.responseDeserialize(encodeCheckResponse(msg, generic))).toEqual(theirs);
+        expect(check.responseDeserialize(encodeCheckResponse({ ...msg }, generic))).toEqual(theirs);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('answers that differ only in the request id, or only in `cached`, each get their own', () => {
+    const base: CheckResponseMsg = { decision: 'ALLOW', reason: 'RULE_PERMIT', rules: ['d.r'], policy_revision: 'rev', request_id: 'a', cached: false };
+    const decode = (m: CheckResponseMsg): unknown => check.responseDeserialize(encodeCheckResponse(m, generic));
+    expect(decode(base)).toMatchObject({ request_id: 'a', cached: false });
+    expect(decode({ ...base, request_id: 'b', cached: true })).toMatchObject({ request_id: 'b', cached: true });
+    expect(decode({ ...base, rules: ['d.r', ''] })).toMatchObject({ rules: ['d.r', ''] });
+    expect(decode({ ...base, rules: ['d.r\0'] })).toMatchObject({ rules: ['d.r\0'] });
   });
 });
