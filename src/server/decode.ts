@@ -405,6 +405,17 @@ function readStruct(r: Reader, length: number, n: number, depth: number): JsonOb
     // A `fields` map entry: key 1, value 2, read as protobufjs reads map entries.
     const entryEnd = r.uint32() + r.pos;
     if (entryEnd > end) throw RangeError('index out of range');
+    const bodyStart = r.pos;
+    let slot = -1;
+    if (entryEnd - bodyStart <= ENTRY_MAX_BYTES && n + 1 <= protobuf.Reader.recursionLimit) {
+      slot = entrySlot(r.buf, bodyStart, entryEnd);
+      const seen = entryBytes[slot];
+      if (seen !== undefined && sameBytes(seen, r.buf, bodyStart, entryEnd)) {
+        r.pos = entryEnd;
+        setKey(obj, entryKeys[slot]!, entryValues[slot]!);
+        continue;
+      }
+    }
     r.len = entryEnd;
     let key = '';
     let value: Slot = MISSING;
@@ -423,10 +434,13 @@ function readStruct(r: Reader, length: number, n: number, depth: number): JsonOb
     }
     if (r.pos !== entryEnd) throw RangeError('index out of range');
     r.len = end;
-    // A plain assignment to `__proto__` would set the prototype; the key must stay a key.
-    if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
-    else obj[key] = value;
+    setKey(obj, key, value);
     if (value instanceof Bad) bad++;
+    else if (slot >= 0 && (value === null || typeof value !== 'object') && plainScalarEntry(r.buf, bodyStart, entryEnd)) {
+      entryBytes[slot] = Uint8Array.prototype.slice.call(r.buf, bodyStart, entryEnd);
+      entryKeys[slot] = key;
+      entryValues[slot] = value;
+    }
   }
   leave(r, outer);
   const settled = bad === 0 ? obj : settleObject(obj);
@@ -434,6 +448,79 @@ function readStruct(r: Reader, length: number, n: number, depth: number): JsonOb
   // decoded, because protobufjs decodes (and may refuse) all of it.
   if (depth > HARD_DEPTH) return new Bad(settled instanceof Bad && settled.missing, TOO_DEEP, '');
   return settled as JsonObject | Bad;
+}
+
+/** Sets a decoded entry: a plain assignment to `__proto__` would set the prototype; the key must stay a key. */
+function setKey(obj: { [k: string]: Slot }, key: string, value: Slot): void {
+  if (key === '__proto__') Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
+}
+
+/** Struct entries of at most this many bytes are kept (see {@link entrySlot}). */
+const ENTRY_MAX_BYTES = 64;
+const ENTRY_SLOTS = 4096;
+const entryBytes: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(ENTRY_SLOTS).fill(undefined);
+const entryKeys: string[] = new Array<string>(ENTRY_SLOTS).fill('');
+const entryValues: Json[] = new Array<Json>(ENTRY_SLOTS).fill(null);
+
+/**
+ * The slot of a Struct entry's bytes in the entry table. Requests repeat
+ * whole entries (`"department": "engineering"` in a thousand batch items);
+ * an entry whose key is a short string and whose value is a scalar, written
+ * plainly (key field, then a value field holding one scalar member, nothing
+ * else; see {@link plainScalarEntry}), is kept with its decoded key and
+ * value, and the same bytes later give them back without decoding: the same
+ * bytes in that plain layout always decode to the same key and scalar
+ * (strings and numbers are immutable, so they are shared safely). A slot
+ * holds the last entry stored in it; bytes are compared in full before use.
+ * At most 4,096 entries of 64 bytes are kept, shared by all requests.
+ */
+function entrySlot(buf: Uint8Array, start: number, end: number): number {
+  const n = end - start;
+  if (n < 4) return 0;
+  return (n * 0x9e3779b1 + buf[start + 2]! * 0x85ebca6b + buf[end - 1]! * 0xc2b2ae35 + buf[start + (n >> 1)]! * 0x27d4eb2f + buf[end - 3]! * 0x165667b1) & (ENTRY_SLOTS - 1);
+}
+
+function sameBytes(kept: Uint8Array, buf: Uint8Array, start: number, end: number): boolean {
+  if (kept.length !== end - start) return false;
+  for (let i = 0; i < kept.length; i++) if (kept[i] !== buf[start + i]) return false;
+  return true;
+}
+
+/**
+ * Whether an entry's bytes are exactly: key (field 1, a string shorter than
+ * 128 bytes), then value (field 2, shorter than 128 bytes) holding exactly
+ * one scalar member (null 1 / bool 4 as one varint, number 2 as 8 bytes,
+ * string 3 shorter than 128 bytes). Anything else (unknown fields, repeated
+ * fields, nested values) is decoded every time.
+ */
+function plainScalarEntry(buf: Uint8Array, start: number, end: number): boolean {
+  let p = start;
+  if (buf[p++] !== 0x0a) return false;
+  const keyLength = buf[p++]!;
+  if (keyLength >= 0x80) return false;
+  p += keyLength;
+  if (p >= end || buf[p++] !== 0x12) return false;
+  const valueLength = buf[p++]!;
+  if (valueLength >= 0x80 || valueLength === 0 || p + valueLength !== end) return false;
+  switch (buf[p++]) {
+    case 0x08: // null_value, varint
+    case 0x20: {
+      // bool_value, varint
+      if (p >= end) return false;
+      for (let i = p; i < end - 1; i++) if (buf[i]! < 0x80) return false;
+      return buf[end - 1]! < 0x80;
+    }
+    case 0x11: // number_value, 8 bytes
+      return end - p === 8;
+    case 0x1a: {
+      // string_value
+      const length = buf[p++]!;
+      return length < 0x80 && p + length === end;
+    }
+    default:
+      return false;
+  }
 }
 
 /** A `google.protobuf.Value` at `depth`. Its kind is the highest-numbered member present. */

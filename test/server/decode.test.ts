@@ -719,6 +719,42 @@ describe('short ASCII strings are interned', () => {
   });
 });
 
+describe('plain scalar Struct entries are kept', () => {
+  it('the same entry bytes give the same key and value; near-misses, other layouts and every scalar kind decode exactly', () => {
+    const values = fc.sample(fc.oneof(fc.string({ unit: 'binary-ascii', maxLength: 20 }), fc.double(), fc.boolean(), fc.constant(null)), { numRuns: 3000, seed: 11 });
+    const ctx = Object.fromEntries(values.map((v, i) => [`k${i % 50}_${i}`, v]));
+    const bytes = CHECK.requestSerialize({ action: 'read', context: jsonToStruct(ctx) });
+    for (let pass = 0; pass < 2; pass++) expect(decodeCheckRequest(bytes)).toEqual(referenceCheck(bytes));
+    // Hand-written layouts: the plain one, then the same key and value with an unknown field, a repeated
+    // member, and a null written with a long varint; each must decode as protobufjs does, before and after
+    // the plain one is kept.
+    const plain = entry('dept', s('eng'));
+    const variants = [
+      plain,
+      entry('dept', s('eng'), vint(9, 1)),
+      entry('dept', cat(s('eng'), vint(9, 1))),
+      entry('dept', cat(s('xyz'), s('eng'))),
+      entry('dept', s('enh')),
+      entry('deqt', s('eng')),
+      entry('dept', nul(2n ** 40n)),
+      entry('dept', bool(2n ** 32n)),
+      entry('dept', num(-0)),
+    ];
+    for (let pass = 0; pass < 2; pass++) for (const v of variants) expectSame('Check', context(struct(v)));
+    expect(decoded('Check', context(struct(plain))).context).toEqual({ dept: 'eng' });
+  });
+
+  it('a kept entry nested past protobufjs\'s limit is still refused', () => {
+    const plain = entry('a', s('b'));
+    expect(decoded('Check', context(struct(plain))).context).toEqual({ a: 'b' });
+    let deep: Uint8Array = struct(plain);
+    // Each level is a Struct inside a Value inside an entry: past about 50 levels protobufjs refuses.
+    for (let i = 0; i < 60; i++) deep = struct(entry('x', sv(deep)));
+    expect(() => decodeCheckRequest(Buffer.from(context(deep)))).toThrow();
+    expect(() => CHECK.requestDeserialize(Buffer.from(context(deep)))).toThrow();
+  });
+});
+
 describe('__proto__ and constructor keys', () => {
   it('become own data properties and never touch a prototype', () => {
     const polluting = struct(entry('__proto__', sv(struct(entry('polluted', bool(1))))), entry('constructor', sv(struct(entry('prototype', sv(struct(entry('polluted', bool(1)))))))));
