@@ -15,10 +15,14 @@ export type Attributes = { readonly [key: string]: AttrValue };
  */
 export interface EvalContext {
   readonly subject: Attributes;
-  readonly resourceType: string;
-  readonly resourceId: string;
-  readonly resource: Attributes;
-  /** Set again for each action when one context serves several actions of one resource (evaluateActions). */
+  /**
+   * The resource and action fields are set again when one context serves
+   * several decisions for one subject (a batch: evaluateActions), with the
+   * derived-role memo cleared; the subject's roles are kept.
+   */
+  resourceType: string;
+  resourceId: string;
+  resource: Attributes;
   action: string;
   readonly context: Attributes;
   /** The decision time in milliseconds since the epoch (`context.time` when absent). */
@@ -34,7 +38,7 @@ export interface EvalContext {
   derived: Map<string, boolean> | undefined;
   /** The policy set's role graph and derived roles for this resource type. */
   readonly roleGraph: RoleGraph;
-  readonly derivedRoles: ReadonlyMap<string, DerivedRole>;
+  derivedRoles: ReadonlyMap<string, DerivedRole>;
 }
 
 /**

@@ -8,7 +8,7 @@ import type { Attributes, DecisionTree } from '../compile/index.js';
 import { validateAgainstSchema, type RequestValidationMode, type Schema, type SchemaViolation } from '../compile/schema.js';
 import { DecisionCache, type DecisionCacheOptions } from '../cache/decision-cache.js';
 import { decisionKey } from '../cache/key.js';
-import { evaluate, evaluateActions, type Decision, type Reason, type Request } from '../eval/evaluate.js';
+import { evaluate, evaluateActions, type BatchScratch, type Decision, type Reason, type Request } from '../eval/evaluate.js';
 import type { TokenReason } from '../jwt/reasons.js';
 import type { TokenVerifier, VerifyResult } from '../jwt/verify.js';
 import type { CounterCell, Metrics } from '../metrics/registry.js';
@@ -288,11 +288,12 @@ export class Engine {
     const decided: Decision[] = [];
     // One request object for every item (evaluateActions keeps no reference to it).
     const itemRequest: { subject: Attributes; resource: Request['resource']; context: Attributes | undefined } = { subject: bare.attributes, resource: { type: '' }, context: input.context };
+    const scratch: BatchScratch = {};
     const results = input.items.map((item) => {
       if (together) {
         decided.length = 0;
         itemRequest.resource = item.resource;
-        evaluateActions(tree, itemRequest, item.actions, now, decided);
+        evaluateActions(tree, itemRequest, item.actions, now, decided, scratch);
         return decided.map((d) => answerOf(d, false, item.resource.type));
       }
       return item.actions.map((action) => {

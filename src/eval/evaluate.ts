@@ -189,21 +189,35 @@ function decideAction(tree: DecisionTree, verdicts: Verdicts, actionTree: Action
 }
 
 /**
+ * What {@link evaluateActions} may keep between calls for one subject: its
+ * evaluation context, so that a batch sets up the subject (its roles worked
+ * out once) for all its items. Opaque; start with `{}`.
+ */
+export interface BatchScratch {
+  ctx?: EvalContext;
+}
+
+/**
  * Decides each of `actions` on one resource for one subject, appending one
  * decision per action to `out`, in order: the same decisions as one
- * {@link evaluate} per action, sharing the evaluation context (and the
- * subject's roles, worked out once) across the actions. For batches, whose
- * items ask several actions of one resource. Never throws: an action whose
- * evaluation fails is a DENY with reason `EVALUATION_ERROR`.
+ * {@link evaluate} per action, sharing the evaluation context across the
+ * actions, and across calls through `scratch` while the subject, context,
+ * clock and tree stay the same (the resource fields are set again and the
+ * derived-role memo cleared for every action; the subject's roles are kept).
+ * For batches. Never throws: an action whose evaluation fails is a DENY with
+ * reason `EVALUATION_ERROR`.
  *
  * @example
  * const out: Decision[] = [];
- * evaluateActions(tree, { subject, resource: { type: 'document', id: 'd1' } }, ['read', 'update', 'delete'], Date.now(), out);
+ * const scratch = {};
+ * for (const item of items) evaluateActions(tree, { subject, resource: item.resource }, item.actions, now, out, scratch);
  */
-export function evaluateActions(tree: DecisionTree, request: Omit<Request, 'action'>, actions: readonly string[], now: number, out: Decision[]): void {
+export function evaluateActions(tree: DecisionTree, request: Omit<Request, 'action'>, actions: readonly string[], now: number, out: Decision[], scratch: BatchScratch = {}): void {
   const verdicts = verdictsOf(tree);
   const resourceTree = tree.resources.get(request.resource.type);
-  let ctx: EvalContext | undefined;
+  const context = request.context ?? EMPTY;
+  let ctx = scratch.ctx;
+  if (ctx !== undefined && (ctx.subject !== request.subject || ctx.context !== context || ctx.now !== now || ctx.roleGraph !== tree.roleGraph)) ctx = undefined;
   for (const action of actions) {
     const actionTree = resourceTree?.actions.get(action);
     if (resourceTree === undefined || actionTree === undefined) {
@@ -211,10 +225,15 @@ export function evaluateActions(tree: DecisionTree, request: Omit<Request, 'acti
       continue;
     }
     if (ctx === undefined) {
-      ctx = contextFor(tree, resourceTree, request, action, now);
+      ctx = contextFor(tree, resourceTree, { ...request, context }, action, now);
+      scratch.ctx = ctx;
     } else {
-      // Derived roles may read the action: their memo starts again. Roles held do not depend on it.
+      // Derived roles may read the resource and the action: their memo starts again. Roles held do not depend on them.
+      ctx.resourceType = request.resource.type;
+      ctx.resourceId = request.resource.id ?? '';
+      ctx.resource = request.resource.attributes ?? EMPTY;
       ctx.action = action;
+      ctx.derivedRoles = resourceTree.derivedRoles;
       ctx.derivedDone = 0;
       ctx.derivedTrue = 0;
       ctx.derived = undefined;

@@ -420,6 +420,17 @@ describe('compiled decision tree vs. reference evaluator', () => {
           const want = actions.map((action) => evaluate(c.tree, { ...rest, action }, { now }));
           expect(got, repro(c.sources, { ...rest, action: actions.join(',') }, now)).toEqual(want);
         }
+        // A batch: one subject (and context and clock) over every item's resource, one scratch for all.
+        const first = toRequest(model, requests[0]![0]);
+        const now = requests[0]![1];
+        const scratch = {};
+        for (const [r, , actions] of requests) {
+          const item = { subject: first.subject, resource: toRequest(model, r).resource, ...(first.context === undefined ? {} : { context: first.context }) };
+          const got: Decision[] = [];
+          evaluateActions(c.tree, item, actions, now, got, scratch);
+          const want = actions.map((action) => evaluate(c.tree, { ...item, action }, { now }));
+          expect(got, repro(c.sources, { ...item, action: actions.join(',') }, now)).toEqual(want);
+        }
       }),
       { numRuns: 150 },
     );
