@@ -184,20 +184,14 @@ export function decodeCheckRequest(buf: Buffer): DecodedCheckRequest {
     }
   }
   const out: Mutable<DecodedCheckRequest> = { action, explain, request_id: requestId };
-  if (token !== undefined) {
-    out.principal = 'token';
-    out.token = token;
-  }
-  if (subject !== undefined) out.principal = 'subject';
+  setPrincipalAndContext(out, token, subject, context);
   const attributes = resource?.attributes;
   if (subject instanceof Bad || context instanceof Bad || attributes instanceof Bad) {
     if (isMissing(subject) || isMissing(attributes) || isMissing(context)) throw missingValue();
     // The handler's order: subject, resource.attributes, context.
     out.invalid = requestError(subject, 'subject') ?? requestError(attributes, 'resource.attributes') ?? requestError(context, 'context');
   }
-  if (subject !== undefined && !(subject instanceof Bad)) out.subject = subject;
   if (resource !== undefined) out.resource = resourceOf(resource);
-  if (context !== undefined && !(context instanceof Bad)) out.context = context;
   return out;
 }
 
@@ -245,11 +239,7 @@ export function decodeCheckBatchRequest(buf: Buffer): DecodedCheckBatchRequest {
     }
   }
   const out: Mutable<DecodedCheckBatchRequest> = { items: items as DecodedBatchItem[], request_id: requestId };
-  if (token !== undefined) {
-    out.principal = 'token';
-    out.token = token;
-  }
-  if (subject !== undefined) out.principal = 'subject';
+  setPrincipalAndContext(out, token, subject, context);
   if (subject instanceof Bad || context instanceof Bad || badItems > 0) {
     if (isMissing(subject) || isMissing(context) || items.some((item) => isMissing(item.resource?.attributes))) throw missingValue();
     // The handler's order: subject, context, then the items.
@@ -263,8 +253,6 @@ export function decodeCheckBatchRequest(buf: Buffer): DecodedCheckBatchRequest {
     }
     out.invalid = invalid;
   }
-  if (subject !== undefined && !(subject instanceof Bad)) out.subject = subject;
-  if (context !== undefined && !(context instanceof Bad)) out.context = context;
   return out;
 }
 
@@ -322,6 +310,29 @@ function readString(r: Reader): string {
   const str = buf.utf8Slice(start, end);
   if (str.length === n) interned[slot] = str;
   return str;
+}
+
+/**
+ * The `principal` oneof and the context onto a decoded request, as
+ * proto-loader reports them: both members kept when both are on the wire,
+ * `principal` naming the higher field number (`subject`); a Struct that is
+ * not JSON left out (its error is the request's `invalid`).
+ */
+function setPrincipalAndContext(
+  out: { principal?: 'token' | 'subject'; token?: string; subject?: JsonObject; context?: JsonObject },
+  token: string | undefined,
+  subject: JsonObject | Bad | undefined,
+  context: JsonObject | Bad | undefined,
+): void {
+  if (token !== undefined) {
+    out.principal = 'token';
+    out.token = token;
+  }
+  if (subject !== undefined) {
+    out.principal = 'subject';
+    if (!(subject instanceof Bad)) out.subject = subject;
+  }
+  if (context !== undefined && !(context instanceof Bad)) out.context = context;
 }
 
 // The readers below follow protobufjs's generated decoders step for step
