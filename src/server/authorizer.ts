@@ -95,11 +95,11 @@ function finish(deps: AuthorizerDeps, method: 'Check' | 'CheckBatch', callback: 
 function check(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedCheckRequest, unknown>): Outcome | Promise<Outcome> {
   const started = performance.now();
   const req = call.request;
-  // Bytes that are not a CheckRequest, or a Struct that is not JSON (decode.ts).
-  if (req.invalid !== undefined) throw req.invalid;
-  const requestId = requestIdOf(req.request_id);
+  const requestId = requestIdOf(refusedBytes(req).request_id);
   const caller = callerOf(call);
   const principal = principalOf(deps, req, caller);
+  // A Struct that is not JSON (decode.ts): refused after the caller's right to send `subject` is checked, as before.
+  if (req.invalid !== undefined) throw req.invalid;
   const parsed = parseRequest(
     {
       ...('subject' in principal ? { subject: principal.subject } : {}),
@@ -139,10 +139,11 @@ function check(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedCheckRequest, 
 async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedCheckBatchRequest, unknown>): Promise<Outcome> {
   const started = performance.now();
   const req = call.request;
-  if (req.invalid !== undefined) throw req.invalid;
-  const requestId = requestIdOf(req.request_id);
+  const requestId = requestIdOf(refusedBytes(req).request_id);
   const caller = callerOf(call);
   const principal = principalOf(deps, req, caller);
+  // Too many items or actions, or a Struct that is not JSON (decode.ts).
+  if (req.invalid !== undefined) throw req.invalid;
   // Trusted subject attributes get the same bounds as in Check (depth, value count, string sizes).
   if ('subject' in principal) parseRequest({ subject: principal.subject, action: 'batch', resource: { type: 'batch' } });
   const items = req.items;
@@ -192,6 +193,12 @@ async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedChe
     ...(outcome.message === undefined ? {} : { message: outcome.message }),
   };
   return { ok: true, response };
+}
+
+/** The request, unless its bytes did not decode at all (then nothing else in it can be read): that is refused first. */
+function refusedBytes<T extends { readonly invalid?: RequestError }>(req: T): T {
+  if (req.invalid !== undefined && req.invalid.field === 'request') throw req.invalid;
+  return req;
 }
 
 /** The token, or trusted subject attributes; an untrusted caller sending `subject` is refused. */

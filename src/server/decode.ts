@@ -197,14 +197,50 @@ export function decodeCheckRequest(buf: Buffer): DecodedCheckRequest {
 
 /**
  * Decodes a `CheckBatchRequest` as grpc-js hands it over (the deserializer
- * of the `CheckBatch` method).
+ * of the `CheckBatch` method). Past `limits` the result is only `invalid`
+ * (see {@link BatchLimits}).
  *
  * @throws {Error} on bytes protobufjs refuses, as {@link decodeCheckRequest}
  *
  * @example
- * const service = { ...authorizer, CheckBatch: { ...authorizer['CheckBatch']!, requestDeserialize: decodeCheckBatchRequest } };
+ * const service = { ...authorizer, CheckBatch: { ...authorizer['CheckBatch']!, requestDeserialize: (b: Buffer) => decodeCheckBatchRequest(b, { maxItems: 1000, maxActionsPerItem: 100 }) } };
  */
-export function decodeCheckBatchRequest(buf: Buffer): DecodedCheckBatchRequest {
+export function decodeCheckBatchRequest(buf: Buffer, limits: BatchLimits = NO_LIMITS): DecodedCheckBatchRequest {
+  try {
+    return decodeBatch(buf, limits);
+  } catch (e) {
+    if (!(e instanceof TooMany)) throw e;
+    // Refused before the rest is decoded: the call's answer is this error, whatever follows.
+    const field = e.what === 'items' ? 'items' : `items[${e.item}].actions`;
+    const message =
+      e.what === 'items'
+        ? `\`items\` has more than ${limits.maxItems} items; at most ${limits.maxItems} are allowed per call`
+        : `\`${field}\` lists more than ${limits.maxActionsPerItem} actions; at most ${limits.maxActionsPerItem} are allowed per item`;
+    return { items: [], request_id: '', invalid: new RequestError('REQUEST_INVALID', field, message) };
+  }
+}
+
+/**
+ * Most items in a CheckBatch, and actions in an item, to decode: past them
+ * the request is refused without decoding the rest, so that a message of
+ * millions of tiny items cannot become millions of objects first.
+ */
+export interface BatchLimits {
+  readonly maxItems: number;
+  readonly maxActionsPerItem: number;
+}
+
+const NO_LIMITS: BatchLimits = { maxItems: Number.POSITIVE_INFINITY, maxActionsPerItem: Number.POSITIVE_INFINITY };
+
+/** A batch over its limits (thrown inside the decoder, caught by decodeCheckBatchRequest). */
+class TooMany extends Error {
+  item = 0;
+  constructor(readonly what: 'items' | 'actions') {
+    super(what);
+  }
+}
+
+function decodeBatch(buf: Buffer, limits: BatchLimits): DecodedCheckBatchRequest {
   const r = protobuf.Reader.create(asBuffer(buf));
   const end = r.len;
   let token: string | undefined;
@@ -223,7 +259,14 @@ export function decodeCheckBatchRequest(buf: Buffer): DecodedCheckBatchRequest {
         subject = readStruct(r, r.uint32(), 1, 1);
         break;
       case 3: {
-        const item = readItem(r, r.uint32(), 1);
+        if (items.length === limits.maxItems) throw new TooMany('items');
+        let item;
+        try {
+          item = readItem(r, r.uint32(), 1, limits.maxActionsPerItem);
+        } catch (e) {
+          if (e instanceof TooMany) e.item = items.length;
+          throw e;
+        }
         if (item.resource?.attributes instanceof Bad) badItems++;
         items.push(item);
         break;
@@ -355,7 +398,7 @@ function leave(r: Reader, outer: number): void {
   r.len = outer;
 }
 
-function readItem(r: Reader, length: number, n: number): { resource?: ResourceSlot; actions: string[] } {
+function readItem(r: Reader, length: number, n: number, maxActions: number): { resource?: ResourceSlot; actions: string[] } {
   const outer = enter(r, length, n);
   let resource: ResourceSlot | undefined;
   const actions: string[] = [];
@@ -366,6 +409,7 @@ function readItem(r: Reader, length: number, n: number): { resource?: ResourceSl
         resource = readResource(r, r.uint32(), n + 1);
         break;
       case 2:
+        if (actions.length === maxActions) throw new TooMany('actions');
         actions.push(readString(r));
         break;
       default:
@@ -501,7 +545,7 @@ function sameBytes(kept: Uint8Array, buf: Uint8Array, start: number, end: number
 /**
  * Whether an entry's bytes are exactly: key (field 1, a string shorter than
  * 128 bytes), then value (field 2, shorter than 128 bytes) holding exactly
- * one scalar member (null 1 / bool 4 as one varint, number 2 as 8 bytes,
+ * one scalar member (null 1 / bool 4 as one varint of at most 10 bytes, number 2 as 8 bytes,
  * string 3 shorter than 128 bytes). Anything else (unknown fields, repeated
  * fields, nested values) is decoded every time.
  */
@@ -517,8 +561,9 @@ function plainScalarEntry(buf: Uint8Array, start: number, end: number): boolean 
   switch (buf[p++]) {
     case 0x08: // null_value, varint
     case 0x20: {
-      // bool_value, varint
-      if (p >= end) return false;
+      // bool_value, varint. At most 10 bytes: protobufjs reads 5 and skips 5 more without looking, so
+      // the bytes after a longer one would be read as more fields (whose decoding depends on depth).
+      if (p >= end || end - p > 10) return false;
       for (let i = p; i < end - 1; i++) if (buf[i]! < 0x80) return false;
       return buf[end - 1]! < 0x80;
     }

@@ -10,10 +10,11 @@ import { dirname, join } from 'node:path';
 import * as protoLoader from '@grpc/proto-loader';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { ReflectionService } from '@grpc/reflection';
-import type { TlsOptions } from '../config/server.js';
+import { SERVE_DEFAULTS, type TlsOptions } from '../config/server.js';
 import { RequestError } from '../errors.js';
 import { encodeCheckBatchResponse, encodeCheckResponse, type CheckBatchResponseMsg, type CheckResponseMsg } from './encode.js';
-import { decodeCheckBatchRequest, decodeCheckRequest } from './decode.js';
+import { MAX_ACTIONS_PER_ITEM } from './authorizer.js';
+import { decodeCheckBatchRequest, decodeCheckRequest, type BatchLimits } from './decode.js';
 import { loadAuthorizerProto, loadExtAuthzProto, protoDir, PROTO_LOADER_OPTIONS } from './proto.js';
 
 /** The name health checks use for the Authorizer service. */
@@ -25,6 +26,8 @@ export interface GrpcServerOptions {
   readonly address: string;
   readonly tls?: TlsOptions;
   readonly maxMessageBytes: number;
+  /** Most CheckBatch items, refused while decoding (`server.max_batch_items`; the handler checks it too). */
+  readonly maxBatchItems?: number;
   readonly handlers: grpc.UntypedServiceImplementation;
   /** Envoy ext_authz handlers, served as `envoy.service.auth.v3.Authorization` when given. */
   readonly extAuthz?: grpc.UntypedServiceImplementation;
@@ -63,7 +66,7 @@ function standardDefinitions(): protoLoader.PackageDefinition {
  * INVALID_ARGUMENT answer from the handler, counted and logged like any
  * other, not grpc-js's bare INTERNAL), answers encoded by encode.ts.
  */
-export function authorizerService(authorizer: grpc.ServiceDefinition): grpc.ServiceDefinition {
+export function authorizerService(authorizer: grpc.ServiceDefinition, limits: BatchLimits): grpc.ServiceDefinition {
   const check = authorizer['Check'];
   const checkBatch = authorizer['CheckBatch'];
   if (check === undefined || checkBatch === undefined) throw new Error('arbiter.v1.Authorizer without Check or CheckBatch');
@@ -76,7 +79,7 @@ export function authorizerService(authorizer: grpc.ServiceDefinition): grpc.Serv
     },
     CheckBatch: {
       ...checkBatch,
-      requestDeserialize: (bytes: Buffer) => decodeOrRefuse(bytes, 'CheckBatchRequest', decodeCheckBatchRequest, { items: [], request_id: '' }),
+      requestDeserialize: (bytes: Buffer) => decodeOrRefuse(bytes, 'CheckBatchRequest', (b) => decodeCheckBatchRequest(b, limits), { items: [], request_id: '' }),
       responseSerialize: (value: CheckBatchResponseMsg) => encodeCheckBatchResponse(value),
     },
   };
@@ -120,7 +123,7 @@ export async function startGrpcServer(options: GrpcServerOptions): Promise<Runni
     // Keep idle connections from piling up; clients reconnect transparently.
     'grpc.max_connection_idle_ms': 5 * 60_000,
   });
-  server.addService(authorizerService(authorizer), options.handlers);
+  server.addService(authorizerService(authorizer, { maxItems: options.maxBatchItems ?? SERVE_DEFAULTS.maxBatchItems, maxActionsPerItem: MAX_ACTIONS_PER_ITEM }), options.handlers);
   const services = [AUTHORIZER_SERVICE];
   let reflected = definition;
   if (options.extAuthz !== undefined) {

@@ -98,6 +98,7 @@ export async function startArbiter(options: StartOptions): Promise<ArbiterServer
       address: serve.address,
       ...(serve.tls === undefined ? {} : { tls: serve.tls }),
       maxMessageBytes: serve.maxMessageBytes,
+      maxBatchItems: serve.maxBatchItems,
       ...(serve.extAuthz.enabled ? { extAuthz: createExtAuthz({ engine, decisionLog, logger, metrics, options: serve.extAuthz }) } : {}),
       handlers: createAuthorizer({
         engine,

@@ -744,6 +744,18 @@ describe('plain scalar Struct entries are kept', () => {
     expect(decoded('Check', context(struct(plain))).context).toEqual({ dept: 'eng' });
   });
 
+  it('an entry whose varint runs past 10 bytes is never kept (protobufjs reads what follows as more fields, at a depth that matters)', () => {
+    // Found in review: bool_value as a 10-byte varint, then bytes that protobufjs reads as unknown groups.
+    const ten = (first: number, last = 0x80): number[] => [first, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, last];
+    const value = Uint8Array.from([0x20, ...ten(0x80), ...ten(0xbb), ...ten(0xbb), ...ten(0xbc), ...ten(0xbc, 0x00)]);
+    const odd = entry('k', value);
+    expect(decoded('Check', context(struct(odd))).context).toEqual({ k: false });
+    let deep: Uint8Array = struct(odd);
+    for (let i = 1; i < 50; i++) deep = struct(entry('k', sv(deep)));
+    // protobufjs refuses this nesting; so must the decoder, even with the shallow copy seen just before.
+    expect(refused('Check', context(deep))).toBeInstanceOf(Error);
+  });
+
   it('a kept entry nested past protobufjs\'s limit is still refused', () => {
     const plain = entry('a', s('b'));
     expect(decoded('Check', context(struct(plain))).context).toEqual({ a: 'b' });
@@ -835,9 +847,45 @@ describe('behind grpc-js', () => {
     expect(next.response).toMatchObject({ request_id: 'r-ok', decision: 'DENY' });
   });
 
+  it('a caller not trusted to send `subject` is refused as such even when the subject is malformed (the order of the checks is kept)', async () => {
+    const malformed = cat(subject(struct(entry('a', noKind))), action('read'), resource(str(1, 'document')));
+    for (const method of ['Check', 'CheckBatch'] as const) {
+      const bytes = method === 'Check' ? malformed : cat(subject(struct(entry('a', noKind))), item(cat(len(1, str(1, 'document')), str(2, 'read'))));
+      expect((await send(arbiter!.client(), method, bytes)).error?.code).toBe(grpc.status.PERMISSION_DENIED);
+    }
+    // A malformed context from a token caller is the field's error.
+    const served = await send(arbiter!.client(), 'Check', cat(token('t'), action('read'), resource(str(1, 'document')), context(struct(entry('a', noKind)))));
+    expect(served.error?.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(served.error?.metadata.get('arbiter-field')).toEqual(['context.a']);
+  });
+
   it('hands the handler the decoded request, `invalid` included', async () => {
     expect((await send(client!, 'Check', requestId('r-1'))).response).toMatchObject({ request_id: 'r-1', reason: 'valid' });
     expect((await send(client!, 'Check', cat(requestId('r-2'), context(struct(entry('a', noKind)))))).response).toMatchObject({ request_id: 'r-2', reason: 'context.a' });
     expect((await send(client!, 'CheckBatch', cat(str(5, 'r-3'), item(len(1, len(3, struct(entry('a', noKind)))))))).response).toMatchObject({ request_id: 'r-3', reason: 'items[0].resource.attributes.a' });
+  });
+});
+
+describe('CheckBatch limits, enforced while decoding', () => {
+  const limits = { maxItems: 3, maxActionsPerItem: 2 };
+  const batch = (items: number, actions: number): Buffer =>
+    BATCH.requestSerialize({ request_id: 'r', items: Array.from({ length: items }, (_, i) => ({ resource: { type: 'doc', id: `d${i}` }, actions: Array.from({ length: actions }, (_, j) => `a${j}`) })) });
+
+  it('at the limits, everything is decoded, exactly as without them', () => {
+    const b = batch(3, 2);
+    expect(decodeCheckBatchRequest(b, limits)).toEqual(decodeCheckBatchRequest(b));
+    expect(decodeCheckBatchRequest(b, limits).invalid).toBeUndefined();
+  });
+
+  it('one item or one action over: refused, naming the field, without the rest decoded', () => {
+    const items = decodeCheckBatchRequest(batch(4, 1), limits);
+    expect(items.items).toEqual([]);
+    expect(items.invalid).toMatchObject({ code: 'REQUEST_INVALID', field: 'items', message: '`items` has more than 3 items; at most 3 are allowed per call' });
+    const actions = decodeCheckBatchRequest(batch(2, 3), limits);
+    expect(actions.invalid).toMatchObject({ field: 'items[0].actions', message: '`items[0].actions` lists more than 2 actions; at most 2 are allowed per item' });
+    // Millions of empty items stop at the limit (the whole 4 MiB would be about 2 million objects).
+    const many = Buffer.alloc(2 * 2_000_000);
+    for (let i = 0; i < many.length; i += 2) many[i] = 0x1a; // field 3, length 0: an empty BatchItem
+    expect(decodeCheckBatchRequest(many, { maxItems: 1000, maxActionsPerItem: 100 }).invalid?.field).toBe('items');
   });
 });
