@@ -120,7 +120,14 @@ export interface SchemaViolationEvent {
 }
 
 type Subject =
-  | { readonly ok: true; readonly attributes: Attributes; readonly cacheId: unknown; readonly notAfter: number; readonly decided?: DecidedSubject }
+  | {
+      readonly ok: true;
+      readonly attributes: Attributes;
+      /** What identifies the subject in decision cache keys: `t:<token hash>` (a string: cheap to key), or `['s', attributes]`. */
+      readonly cacheId: unknown;
+      readonly notAfter: number;
+      readonly decided?: DecidedSubject;
+    }
   | { readonly ok: false; readonly reason: TokenReason; readonly message: string; readonly issuer?: string };
 
 /** Decides requests against the policy set in force. */
@@ -422,7 +429,7 @@ function subjectOf(verified: VerifyResult): Subject {
   }
   const s = verified.subject;
   const decided: DecidedSubject = { issuer: s.issuer, sub: s.sub, expiresAt: s.expiresAt, cached: verified.cached };
-  return { ok: true, attributes: s.attributes as Attributes, cacheId: ['t', s.tokenHash], notAfter: s.expiresAt ?? Number.POSITIVE_INFINITY, decided };
+  return { ok: true, attributes: s.attributes as Attributes, cacheId: `t:${s.tokenHash}`, notAfter: s.expiresAt ?? Number.POSITIVE_INFINITY, decided };
 }
 
 /** A decision as the engine returns it. One object literal, so every answer has one shape (the hot path reads them monomorphically). */
