@@ -137,6 +137,8 @@ export class Engine {
   readonly #verifier: TokenVerifier | undefined;
   readonly #cache: DecisionCache<Decision> | undefined;
   readonly #metrics: Metrics | undefined;
+  /** The decision cache's lookup counts, by result (looked up once: they are counted on every decision). */
+  readonly #lookups: { readonly hit: CounterCell; readonly miss: CounterCell; readonly bypass: CounterCell } | undefined;
   readonly #decisionCounters = new Map<string, CounterCell>();
   readonly #durationHistograms = new Map<string, { observe(v: number): void }>();
   readonly #validateRequests: RequestValidationMode;
@@ -147,6 +149,8 @@ export class Engine {
     this.#clock = options.clock ?? Date.now;
     this.#verifier = options.verifier;
     this.#metrics = options.metrics;
+    const lookups = options.metrics?.cacheLookups;
+    this.#lookups = lookups === undefined ? undefined : { hit: lookups.cell({ result: 'hit' }), miss: lookups.cell({ result: 'miss' }), bypass: lookups.cell({ result: 'bypass' }) };
     this.#validateRequests = options.validateRequests ?? 'off';
     this.#onSchemaViolation = options.onSchemaViolation;
     const cache = options.cache === undefined ? undefined : new DecisionCache<Decision>(options.cache);
@@ -341,16 +345,16 @@ export class Engine {
     // A null time is an absent one to the evaluator, which then reads the clock.
     const clockBound = tree.resources.get(resource.type)?.readsClock === true && (context?.['time'] === undefined || context['time'] === null);
     if (cache === undefined || explain || clockBound) {
-      if (cache !== undefined) this.#metrics?.cacheLookups.inc({ result: 'bypass' });
+      if (cache !== undefined && this.#lookups !== undefined) this.#lookups.bypass.n++;
       return { decision: evaluate(tree, request, { now, explain }), cached: false };
     }
     const key = decisionKey(tree.revision, [subject.cacheId, action, resource.type, resource.id ?? null, resource.attributes ?? {}, context ?? {}]);
     const hit = cache.get(key, now);
     if (hit !== undefined) {
-      this.#metrics?.cacheLookups.inc({ result: 'hit' });
+      if (this.#lookups !== undefined) this.#lookups.hit.n++;
       return { decision: hit, cached: true };
     }
-    this.#metrics?.cacheLookups.inc({ result: 'miss' });
+    if (this.#lookups !== undefined) this.#lookups.miss.n++;
     const decision = evaluate(tree, request, { now, explain: false });
     if (decision.reason !== 'EVALUATION_ERROR') cache.set(key, decision, now, subject.notAfter);
     return { decision, cached: false };

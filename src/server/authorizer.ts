@@ -12,7 +12,7 @@ import type { DecidedSubject, DecideInput, Engine, EngineDecision, Principal } f
 import { parseRequest, parseResource, REQUEST_LIMITS } from '../engine/request.js';
 import type { Request, Trace } from '../eval/evaluate.js';
 import type { Logger } from '../log/logger.js';
-import type { Metrics } from '../metrics/registry.js';
+import type { CounterCell, Metrics } from '../metrics/registry.js';
 import type { CheckBatchResponseMsg, CheckResponseMsg } from './encode.js';
 import { serviceError, toServiceError } from './status.js';
 import type { DecodedCheckBatchRequest, DecodedCheckRequest, DecodedResource, JsonObject } from './decode.js';
@@ -25,6 +25,12 @@ export interface AuthorizerDeps {
   /** Certificate identities allowed to send `subject` instead of a token. */
   readonly trustedSubjectCallers: ReadonlySet<string>;
   readonly maxBatchItems: number;
+  /**
+   * Whether callers can present client certificates (mTLS). `false` skips
+   * looking for a caller identity on every call (plaintext, or TLS without a
+   * client CA: there is none). Default: look.
+   */
+  readonly clientCertificates?: boolean;
 }
 
 /** Most actions in one CheckBatch item (a resource type declares a handful; this bounds the work one call can ask for). */
@@ -86,17 +92,28 @@ function finish(deps: AuthorizerDeps, method: 'Check' | 'CheckBatch', callback: 
   const metrics = deps.metrics;
   if (metrics !== undefined) {
     metrics.grpcInFlight.dec();
-    metrics.grpcCalls.inc({ method, code: outcome.ok ? 'OK' : status[outcome.error.code ?? status.UNKNOWN] ?? 'UNKNOWN' });
+    if (outcome.ok) okCell(metrics, method).n++;
+    else metrics.grpcCalls.inc({ method, code: status[outcome.error.code ?? status.UNKNOWN] ?? 'UNKNOWN' });
   }
   if (outcome.ok) callback(null, outcome.response);
   else callback(outcome.error);
+}
+
+/** The `code="OK"` counter of a method, looked up once per registry. */
+const okCells = new WeakMap<Metrics, Map<string, CounterCell>>();
+function okCell(metrics: Metrics, method: string): CounterCell {
+  let cells = okCells.get(metrics);
+  if (cells === undefined) okCells.set(metrics, (cells = new Map()));
+  let cell = cells.get(method);
+  if (cell === undefined) cells.set(method, (cell = metrics.grpcCalls.cell({ method, code: 'OK' })));
+  return cell;
 }
 
 function check(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedCheckRequest, unknown>): Outcome | Promise<Outcome> {
   const started = performance.now();
   const req = call.request;
   const requestId = requestIdOf(refusedBytes(req).request_id);
-  const caller = callerOf(call);
+  const caller = deps.clientCertificates === false ? undefined : callerOf(call);
   const principal = principalOf(deps, req, caller);
   // A Struct that is not JSON (decode.ts): refused after the caller's right to send `subject` is checked, as before.
   if (req.invalid !== undefined) throw req.invalid;
@@ -140,7 +157,7 @@ async function checkBatch(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedChe
   const started = performance.now();
   const req = call.request;
   const requestId = requestIdOf(refusedBytes(req).request_id);
-  const caller = callerOf(call);
+  const caller = deps.clientCertificates === false ? undefined : callerOf(call);
   const principal = principalOf(deps, req, caller);
   // Too many items or actions, or a Struct that is not JSON (decode.ts).
   if (req.invalid !== undefined) throw req.invalid;

@@ -107,6 +107,7 @@ export async function startArbiter(options: StartOptions): Promise<ArbiterServer
         metrics,
         trustedSubjectCallers: new Set(serve.trustedSubjectCallers),
         maxBatchItems: serve.maxBatchItems,
+        clientCertificates: serve.tls?.clientCaFile !== undefined,
       }),
     });
     const g = grpcServer;
