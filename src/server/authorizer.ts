@@ -12,7 +12,7 @@ import type { DecidedSubject, DecideInput, Engine, EngineDecision, Principal } f
 import { parseRequest, parseResource, REQUEST_LIMITS } from '../engine/request.js';
 import type { Request, Trace } from '../eval/evaluate.js';
 import type { Logger } from '../log/logger.js';
-import type { CounterCell, Metrics } from '../metrics/registry.js';
+import type { Metrics } from '../metrics/registry.js';
 import type { CheckBatchResponseMsg, CheckResponseMsg } from './encode.js';
 import { serviceError, toServiceError } from './status.js';
 import type { DecodedCheckBatchRequest, DecodedCheckRequest, DecodedResource, JsonObject } from './decode.js';
@@ -92,21 +92,10 @@ function finish(deps: AuthorizerDeps, method: 'Check' | 'CheckBatch', callback: 
   const metrics = deps.metrics;
   if (metrics !== undefined) {
     metrics.grpcInFlight.dec();
-    if (outcome.ok) okCell(metrics, method).n++;
-    else metrics.grpcCalls.inc({ method, code: status[outcome.error.code ?? status.UNKNOWN] ?? 'UNKNOWN' });
+    metrics.grpcCalls.inc({ method, code: outcome.ok ? 'OK' : status[outcome.error.code ?? status.UNKNOWN] ?? 'UNKNOWN' });
   }
   if (outcome.ok) callback(null, outcome.response);
   else callback(outcome.error);
-}
-
-/** The `code="OK"` counter of a method, looked up once per registry. */
-const okCells = new WeakMap<Metrics, Map<string, CounterCell>>();
-function okCell(metrics: Metrics, method: string): CounterCell {
-  let cells = okCells.get(metrics);
-  if (cells === undefined) okCells.set(metrics, (cells = new Map()));
-  let cell = cells.get(method);
-  if (cell === undefined) cells.set(method, (cell = metrics.grpcCalls.cell({ method, code: 'OK' })));
-  return cell;
 }
 
 function check(deps: AuthorizerDeps, call: ServerUnaryCall<DecodedCheckRequest, unknown>): Outcome | Promise<Outcome> {
