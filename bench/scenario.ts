@@ -186,6 +186,61 @@ function documentRequest(subject: Subject, action: Action, id: string, doc: Doc)
   return { subject, action, resource: { type: 'document', id, attributes: doc } };
 }
 
+/** A document with its id. */
+export interface DocEntry {
+  readonly id: string;
+  readonly doc: Doc;
+}
+
+/** The seeded subject and document pools both benches draw their streams from. */
+export interface Pools {
+  readonly subjects: readonly Subject[];
+  readonly docs: readonly DocEntry[];
+  /** Documents by owner. */
+  readonly owned: ReadonlyMap<string, readonly DocEntry[]>;
+}
+
+/**
+ * 400 subjects (mixed roles, 3 % suspended) and 2,000 documents, every one
+ * in tenant `main`; every subject owns at least one document.
+ */
+export function pools(rand: () => number): Pools {
+  const subjects: Subject[] = [];
+  for (let i = 0; i < SUBJECT_COUNT; i++) {
+    const roles = weighted<readonly Role[]>(rand, [
+      [['viewer'], 45],
+      [['editor'], 30],
+      [['viewer', 'editor'], 5],
+      [['admin'], 7],
+      [[], 13],
+    ]);
+    subjects.push({ sub: `u${i}`, roles, department: pick(rand, DEPARTMENTS), suspended: rand() < 0.03, tenant: MAIN_TENANT });
+  }
+  const docs: DocEntry[] = [];
+  const owned = new Map<string, DocEntry[]>();
+  for (let i = 0; i < DOC_COUNT; i++) {
+    // The first SUBJECT_COUNT documents go one to each subject, so every subject owns at least one.
+    const owner = i < SUBJECT_COUNT ? `u${i}` : pick(rand, subjects).sub;
+    const classification = weighted<Classification>(rand, [
+      ['public', 30],
+      ['internal', 55],
+      ['secret', 15],
+    ]);
+    const entry: DocEntry = { id: `doc-${i}`, doc: { owner, department: pick(rand, DEPARTMENTS), classification, tenant: MAIN_TENANT } };
+    docs.push(entry);
+    const list = owned.get(owner);
+    if (list === undefined) owned.set(owner, [entry]);
+    else list.push(entry);
+  }
+  return { subjects, docs, owned };
+}
+
+/** The document a request of the stream is about: one the subject owns for OWN_DOC_SHARE of requests, else any. */
+export function aimedDoc(rand: () => number, pool: Pools, subject: Subject): DocEntry {
+  const own = rand() < OWN_DOC_SHARE ? pool.owned.get(subject.sub) : undefined;
+  return own !== undefined ? pick(rand, own) : pick(rand, pool.docs);
+}
+
 /**
  * The main request stream: mixed subjects and actions over a pool of
  * documents, about 15% of them aimed at the subject's own documents. Every
@@ -199,44 +254,17 @@ function documentRequest(subject: Subject, action: Action, id: string, doc: Doc)
  */
 export function requestStream(size: number = STREAM_SIZE, seed: number = STREAM_SEED): StreamEntry[] {
   const rand = mulberry32(seed);
-  const subjects: Subject[] = [];
-  for (let i = 0; i < SUBJECT_COUNT; i++) {
-    const roles = weighted<readonly Role[]>(rand, [
-      [['viewer'], 45],
-      [['editor'], 30],
-      [['viewer', 'editor'], 5],
-      [['admin'], 7],
-      [[], 13],
-    ]);
-    subjects.push({ sub: `u${i}`, roles, department: pick(rand, DEPARTMENTS), suspended: rand() < 0.03, tenant: MAIN_TENANT });
-  }
-  const docs: Array<{ id: string; doc: Doc }> = [];
-  const owned = new Map<string, Array<{ id: string; doc: Doc }>>();
-  for (let i = 0; i < DOC_COUNT; i++) {
-    // The first SUBJECT_COUNT documents go one to each subject, so every subject owns at least one.
-    const owner = i < SUBJECT_COUNT ? `u${i}` : pick(rand, subjects).sub;
-    const classification = weighted<Classification>(rand, [
-      ['public', 30],
-      ['internal', 55],
-      ['secret', 15],
-    ]);
-    const entry = { id: `doc-${i}`, doc: { owner, department: pick(rand, DEPARTMENTS), classification, tenant: MAIN_TENANT } };
-    docs.push(entry);
-    const list = owned.get(owner);
-    if (list === undefined) owned.set(owner, [entry]);
-    else list.push(entry);
-  }
+  const pool = pools(rand);
   const out: StreamEntry[] = [];
   for (let i = 0; i < size; i++) {
-    const subject = pick(rand, subjects);
+    const subject = pick(rand, pool.subjects);
     const action = weighted<Action>(rand, [
       ['read', 50],
       ['update', 25],
       ['delete', 12],
       ['share', 13],
     ]);
-    const own = rand() < OWN_DOC_SHARE ? owned.get(subject.sub) : undefined;
-    const { id, doc } = own !== undefined ? pick(rand, own) : pick(rand, docs);
+    const { id, doc } = aimedDoc(rand, pool, subject);
     out.push({ request: documentRequest(subject, action, id, doc), subject, action, doc });
   }
   return out;

@@ -13,28 +13,16 @@
  * process sees exactly the same requests, so decisions can be compared
  * request by request across engines and across N.
  */
-import { mulberry32, pick, weighted, type Classification, type Doc, type Role, type Subject } from '../scenario.js';
+import { aimedDoc, MAIN_TENANT, mulberry32, pick, pools, STREAM_SEED, STREAM_SIZE, tenantRuleSplit, weighted, type Classification, type Doc, type DocEntry, type Role, type Subject } from '../scenario.js';
 
-/** Extra-rule counts measured by default; 0 is the baseline of the scaling table. */
-export const RULE_COUNTS: readonly number[] = [0, 10, 100, 1000, 10000];
-/** Requests in the main stream. */
-export const STREAM_SIZE = 100_000;
-/** Seed of the main stream; any constant will do, as long as every child uses the same one. */
-export const STREAM_SEED = 0x0a7b_17e5;
-/** Tenant of every subject and document of the main stream; extra rules name `t0`, `t1`, … */
-export const MAIN_TENANT = 'main';
+// The rule counts, the stream's size and seed and the main tenant are the in-process bench's.
+export { MAIN_TENANT, RULE_COUNTS, STREAM_SEED, STREAM_SIZE, tenantRuleSplit } from '../scenario.js';
 
 /** The three document actions of the scenario. */
 export type Action = 'read' | 'update' | 'delete';
 
 // Subjects, documents, roles and classifications are the in-process bench's (bench/scenario.ts).
-export type { Classification, Doc, Role, Subject };
-
-/** A document with its id. */
-export interface DocEntry {
-  readonly id: string;
-  readonly doc: Doc;
-}
+export type { Classification, Doc, DocEntry, Role, Subject };
 
 /** One request of the stream, engine-neutral: a subject, an action and a document of the pools. */
 export interface Entry {
@@ -50,12 +38,6 @@ export interface Workload {
   readonly stream: readonly Entry[];
 }
 
-const DEPARTMENTS = ['engineering', 'sales', 'finance', 'legal', 'support', 'marketing'] as const;
-const SUBJECT_COUNT = 400;
-const DOC_COUNT = 2_000;
-/** Share of requests aimed at a document the subject owns. */
-const OWN_DOC_SHARE = 0.15;
-
 /**
  * The pools and the main stream: 400 subjects (mixed roles, 3 % suspended),
  * 2,000 documents, and `size` requests of mixed subjects and actions, about
@@ -67,45 +49,18 @@ const OWN_DOC_SHARE = 0.15;
  */
 export function workload(size: number = STREAM_SIZE, seed: number = STREAM_SEED): Workload {
   const rand = mulberry32(seed);
-  const subjects: Subject[] = [];
-  for (let i = 0; i < SUBJECT_COUNT; i++) {
-    const roles = weighted<readonly Role[]>(rand, [
-      [['viewer'], 45],
-      [['editor'], 30],
-      [['viewer', 'editor'], 5],
-      [['admin'], 7],
-      [[], 13],
-    ]);
-    subjects.push({ sub: `u${i}`, roles, department: pick(rand, DEPARTMENTS), suspended: rand() < 0.03, tenant: MAIN_TENANT });
-  }
-  const docs: DocEntry[] = [];
-  const owned = new Map<string, DocEntry[]>();
-  for (let i = 0; i < DOC_COUNT; i++) {
-    // The first SUBJECT_COUNT documents go one to each subject, so every subject owns at least one.
-    const owner = i < SUBJECT_COUNT ? `u${i}` : pick(rand, subjects).sub;
-    const classification = weighted<Classification>(rand, [
-      ['public', 30],
-      ['internal', 55],
-      ['secret', 15],
-    ]);
-    const entry: DocEntry = { id: `doc-${i}`, doc: { owner, department: pick(rand, DEPARTMENTS), classification, tenant: MAIN_TENANT } };
-    docs.push(entry);
-    const list = owned.get(owner);
-    if (list === undefined) owned.set(owner, [entry]);
-    else list.push(entry);
-  }
+  const pool = pools(rand);
   const stream: Entry[] = [];
   for (let i = 0; i < size; i++) {
-    const subject = pick(rand, subjects);
+    const subject = pick(rand, pool.subjects);
     const action = weighted<Action>(rand, [
       ['read', 50],
       ['update', 30],
       ['delete', 20],
     ]);
-    const own = rand() < OWN_DOC_SHARE ? owned.get(subject.sub) : undefined;
-    stream.push({ subject, action, doc: own !== undefined ? pick(rand, own) : pick(rand, docs) });
+    stream.push({ subject, action, doc: aimedDoc(rand, pool, subject) });
   }
-  return { subjects, docs, stream };
+  return { subjects: pool.subjects, docs: pool.docs, stream };
 }
 
 // ---------------------------------------------------------------- extra rules
@@ -121,11 +76,6 @@ export interface TenantRule {
    * the subject belongs to the tenant and the document does not.
    */
   readonly kind: 'edit' | 'isolation';
-}
-
-/** How N extra rules split into permits and forbids (half each; an odd one goes to permits). */
-export function tenantRuleSplit(extraRules: number): { readonly permits: number; readonly forbids: number } {
-  return { permits: Math.ceil(extraRules / 2), forbids: Math.floor(extraRules / 2) };
 }
 
 /** The N extra rules in policy order: a tenant's permit and forbid side by side, as an author would write them. */
