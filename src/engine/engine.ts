@@ -139,8 +139,6 @@ export class Engine {
   readonly #metrics: Metrics | undefined;
   /** The decision cache's lookup counts, by result (looked up once: they are counted on every decision). */
   readonly #lookups: { readonly hit: CounterCell; readonly miss: CounterCell; readonly bypass: CounterCell } | undefined;
-  readonly #decisionCounters = new Map<string, CounterCell>();
-  readonly #durationHistograms = new Map<string, { observe(v: number): void }>();
   readonly #validateRequests: RequestValidationMode;
   readonly #onSchemaViolation: ((event: SchemaViolationEvent) => void) | undefined;
 
@@ -395,23 +393,10 @@ export class Engine {
   #count(api: Api, tree: DecisionTree, type: string, d: EngineDecision, started: number, n = 1): void {
     const m = this.#metrics;
     if (m === undefined) return;
-    // Label children are looked up once per label set: prom-client hashes label objects on every call otherwise.
-    // The sets are small and fixed (APIs × decisions × reasons × declared types).
+    // Label sets are small and fixed (APIs × decisions × reasons × declared types); their cells are found without hashing a label object.
     const resourceType = tree.resources.has(type) ? type : '(undeclared)';
-    const key = `${api}\0${d.decision}\0${d.reason}\0${resourceType}`;
-    let counter = this.#decisionCounters.get(key);
-    if (counter === undefined) {
-      counter = m.decisions.cell({ api, decision: d.decision, reason: d.reason, resource_type: resourceType });
-      this.#decisionCounters.set(key, counter);
-    }
-    counter.n += n;
-    const hkey = `${api}\0${d.cached}`;
-    let histogram = this.#durationHistograms.get(hkey);
-    if (histogram === undefined) {
-      histogram = m.decisionDuration.labels({ api, cached: String(d.cached) });
-      this.#durationHistograms.set(hkey, histogram);
-    }
-    histogram.observe((performance.now() - started) / 1000);
+    m.decisions.cell({ api, decision: d.decision, reason: d.reason, resource_type: resourceType }).n += n;
+    m.decisionDuration.cell({ api, cached: d.cached ? 'true' : 'false' }).observe((performance.now() - started) / 1000);
   }
 }
 

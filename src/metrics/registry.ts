@@ -5,11 +5,72 @@
  * come from small fixed sets (reason codes, configured issuer names, results)
  * and never hold a subject, token or resource id.
  */
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration, type LabelValues } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type CounterConfiguration, type HistogramConfiguration, type LabelValues } from 'prom-client';
 
 /** One label set's count on the hot path: add to `n`; it reaches the counter when metrics are read. */
 export interface CounterCell {
   n: number;
+}
+
+/** One label set of a metric and its cell. */
+interface LabelledCell<L extends string, C> {
+  readonly labels: LabelValues<L>;
+  readonly cell: C;
+}
+
+/** A node of {@link LabelCells}' trie: the cells below it by the next label's value, and the cell of the label set that ends here. */
+interface CellNode<L extends string, C> {
+  readonly next: Map<string, CellNode<L, C>>;
+  entry?: LabelledCell<L, C>;
+}
+
+/**
+ * The cells of one metric, one per label set, found by walking the label
+ * values in the label names' order: a lookup builds no key string, so the
+ * strings' cached hashes do the work (label values come from small fixed
+ * sets, mostly constants). Label values are copied into the cell, not kept.
+ */
+class LabelCells<L extends string, C> {
+  readonly #labelNames: readonly L[];
+  readonly #make: () => C;
+  readonly #root: CellNode<L, C> = { next: new Map() };
+  readonly #all: LabelledCell<L, C>[] = [];
+
+  constructor(labelNames: readonly L[], make: () => C) {
+    this.#labelNames = labelNames;
+    this.#make = make;
+  }
+
+  get(labels: LabelValues<L>): C {
+    const names = this.#labelNames;
+    let node = this.#root;
+    for (let i = 0; i < names.length; i++) {
+      const v = labels[names[i]!];
+      const key = typeof v === 'string' ? v : String(v ?? '');
+      let next = node.next.get(key);
+      if (next === undefined) {
+        next = { next: new Map() };
+        node.next.set(key, next);
+      }
+      node = next;
+    }
+    let entry = node.entry;
+    if (entry === undefined) {
+      const copy: LabelValues<L> = {};
+      for (const name of names) {
+        const v = labels[name];
+        if (v !== undefined) copy[name] = v;
+      }
+      entry = node.entry = { labels: copy, cell: this.#make() };
+      this.#all.push(entry);
+    }
+    return entry.cell;
+  }
+
+  /** Every label set seen, in the order first seen. */
+  all(): readonly LabelledCell<L, C>[] {
+    return this.#all;
+  }
 }
 
 /**
@@ -21,16 +82,14 @@ export interface CounterCell {
  */
 export class HotCounter<L extends string> {
   readonly counter: Counter<L>;
-  readonly #labelNames: readonly L[];
-  readonly #cells = new Map<string, { readonly labels: LabelValues<L>; readonly cell: CounterCell }>();
+  readonly #cells: LabelCells<L, CounterCell>;
 
   constructor(config: CounterConfiguration<L> & { readonly labelNames: readonly L[] }) {
-    const cells = this.#cells;
-    this.#labelNames = config.labelNames;
+    const cells = (this.#cells = new LabelCells<L, CounterCell>(config.labelNames, () => ({ n: 0 })));
     this.counter = new Counter<L>({
       ...config,
       collect(this: Counter<L>) {
-        for (const { labels, cell } of cells.values()) {
+        for (const { labels, cell } of cells.all()) {
           if (cell.n === 0) continue;
           this.inc(labels, cell.n);
           cell.n = 0;
@@ -39,24 +98,129 @@ export class HotCounter<L extends string> {
     });
   }
 
-  /** The cell of one label set: look it up once and keep it where the same labels recur. */
+  /** The cell of one label set (cheap to find again; keep it where the same labels recur). */
   cell(labels: LabelValues<L>): CounterCell {
-    let key = '';
-    for (const name of this.#labelNames) {
-      const v = String(labels[name] ?? '');
-      key += `${v.length}:${v}`;
-    }
-    let entry = this.#cells.get(key);
-    if (entry === undefined) {
-      entry = { labels: { ...labels }, cell: { n: 0 } };
-      this.#cells.set(key, entry);
-    }
-    return entry.cell;
+    return this.#cells.get(labels);
   }
 
   /** Adds `n` (default 1) to a label set's count. */
   inc(labels: LabelValues<L>, n = 1): void {
-    this.cell(labels).n += n;
+    this.#cells.get(labels).n += n;
+  }
+}
+
+/** One label set of a {@link HotHistogram}: observe into it. */
+export interface HistogramCell {
+  observe(value: number): void;
+}
+
+/** Observations of one label set: a count per bucket (not cumulative; past the last bound only in `count`), their sum and count. */
+class BucketCounts implements HistogramCell {
+  readonly #bounds: readonly number[];
+  readonly counts: number[];
+  sum = 0;
+  count = 0;
+
+  constructor(bounds: readonly number[]) {
+    this.#bounds = bounds;
+    this.counts = bounds.map(() => 0);
+  }
+
+  observe(value: number): void {
+    // As prom-client's observe: a value that is not a number is a programming error.
+    if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${String(value)}`);
+    const bounds = this.#bounds;
+    let i = 0;
+    while (i < bounds.length && value > bounds[i]!) i++;
+    if (i < bounds.length) this.counts[i]!++;
+    this.sum += value;
+    this.count++;
+  }
+
+  reset(): void {
+    this.counts.fill(0);
+    this.sum = 0;
+    this.count = 0;
+  }
+}
+
+/** A value of prom-client's histogram export before its label sets are merged in (what its registry's text exposition reads). */
+interface ExportedValue {
+  readonly labels: Record<string, string | number>;
+  readonly sharedLabels: Record<string, string | number>;
+  readonly value: number;
+  readonly metricName: string;
+  readonly exemplar?: null;
+}
+interface Exported {
+  readonly name: string;
+  readonly help: string;
+  readonly type: string;
+  readonly aggregator: string;
+  readonly values: readonly ExportedValue[];
+}
+/**
+ * prom-client's histogram export. Its registry reads every metric through
+ * `getForPromString` when the metric has one (the text exposition), and
+ * `Histogram#get` (JSON, cluster aggregation) is that export with the label
+ * sets merged; the method is not in prom-client's typings. The tests compare
+ * {@link HotHistogram} with a plain Histogram, so a prom-client that changes
+ * this fails them.
+ */
+const histogramExport = (Histogram.prototype as unknown as { getForPromString?: (this: Histogram<string>) => Promise<Exported> }).getForPromString;
+if (typeof histogramExport !== 'function') throw new Error('prom-client: Histogram#getForPromString is missing; HotHistogram must be updated for this version');
+
+/**
+ * A prom-client histogram observed on the hot path. prom-client's `observe`
+ * (its `labels()` children too) validates and hashes the labels and writes
+ * bucket counts under string keys on every call; here each label set has
+ * plain bucket counts, exported in prom-client's own shape when the
+ * registry is read. Observe through {@link cell}; observations made through
+ * prom-client's own methods are exported as well.
+ */
+export class HotHistogram<L extends string> extends Histogram<L> {
+  readonly #cells: LabelCells<L, BucketCounts>;
+  readonly #bounds: readonly number[];
+  readonly #name: string;
+
+  constructor(config: Omit<HistogramConfiguration<L>, 'labelNames' | 'buckets'> & { readonly labelNames: readonly L[]; readonly buckets: readonly number[] }) {
+    super({ ...config, labelNames: [...config.labelNames], buckets: [...config.buckets] });
+    // prom-client keeps the buckets sorted as given; the bounds here are the same list.
+    const bounds = [...config.buckets];
+    this.#bounds = bounds;
+    this.#name = config.name;
+    this.#cells = new LabelCells<L, BucketCounts>(config.labelNames, () => new BucketCounts(bounds));
+  }
+
+  /** The cell of one label set (cheap to find again; keep it where the same labels recur). */
+  cell(labels: LabelValues<L>): HistogramCell {
+    return this.#cells.get(labels);
+  }
+
+  /** prom-client's export (see {@link histogramExport}) with the cells' label sets after its own. */
+  async getForPromString(): Promise<Exported> {
+    const base = await histogramExport!.call(this as unknown as Histogram<string>);
+    const values: ExportedValue[] = [...base.values];
+    const bucket = `${this.#name}_bucket`;
+    for (const { labels, cell } of this.#cells.all()) {
+      // As prom-client, a label set is exported once observed (and again only once observed after a reset).
+      if (cell.count === 0) continue;
+      let acc = 0;
+      for (let i = 0; i < this.#bounds.length; i++) {
+        acc += cell.counts[i]!;
+        values.push({ labels: { le: this.#bounds[i]! }, sharedLabels: labels as Record<string, string | number>, value: acc, metricName: bucket, exemplar: null });
+      }
+      values.push({ labels: { le: '+Inf' }, sharedLabels: labels as Record<string, string | number>, value: cell.count, metricName: bucket, exemplar: null });
+      values.push({ labels: {}, sharedLabels: labels as Record<string, string | number>, value: cell.sum, metricName: `${this.#name}_sum` });
+      values.push({ labels: {}, sharedLabels: labels as Record<string, string | number>, value: cell.count, metricName: `${this.#name}_count` });
+    }
+    return { ...base, values };
+  }
+
+  override reset(): void {
+    super.reset();
+    // prom-client's constructor resets too, before the cells exist.
+    if (#cells in this) for (const { cell } of this.#cells.all()) cell.reset();
   }
 }
 
@@ -104,7 +268,7 @@ export class Metrics {
   /** Decisions by API (`authorizer`, `ext_authz`), decision, reason and resource type (`(undeclared)` for a type no policy declares, `(none)` when no route matched). */
   readonly decisions: HotCounter<'api' | 'decision' | 'reason' | 'resource_type'>;
   /** Seconds per decision, token verification included, by whether it came from the cache. */
-  readonly decisionDuration: Histogram<'api' | 'cached'>;
+  readonly decisionDuration: HotHistogram<'api' | 'cached'>;
   /** Decision cache lookups by result (`hit`, `miss`, `bypass` for explain and clock-dependent requests). */
   readonly cacheLookups: HotCounter<'result'>;
   /** Policy reloads by trigger and outcome (`updated`, `unchanged`, `failed`). */
@@ -138,7 +302,7 @@ export class Metrics {
     this.revocationReloads = new Counter({ name: 'arbiter_revocation_reloads_total', help: 'Reloads of the revocation list, by outcome; on failure the last good list stays in force.', labelNames: ['outcome'], registers });
     this.revocationEntries = new Gauge({ name: 'arbiter_revocation_entries', help: 'Entries in the revocation list in force.', registers, aggregator: 'max' });
     this.decisions = new HotCounter({ name: 'arbiter_decisions_total', help: 'Decisions by API (authorizer, ext_authz), decision, reason and resource type.', labelNames: ['api', 'decision', 'reason', 'resource_type'], registers });
-    this.decisionDuration = new Histogram({
+    this.decisionDuration = new HotHistogram({
       name: 'arbiter_decision_duration_seconds',
       help: 'Time to decide, token verification included, by API and whether the decision cache answered (per Check; per CheckBatch call and distinct outcome for batches).',
       labelNames: ['api', 'cached'],
