@@ -40,6 +40,10 @@
  * (default 1), BENCH_CONCURRENCY (default "1,16,64"), BENCH_WORKERS (default
  * "1,<cores>"), BENCH_TARGETS (comma-separated target keys; default all),
  * BENCH_QUIET_MAX_SECONDS (default 60), BENCH_RETRIES (default 2),
+ * BENCH_ROUNDS (default 3: every target is run that many times, round after
+ * round, and each point reports its median round; ratios to the ceiling are
+ * taken within a round, so a ceiling and a target measured minutes apart on
+ * a shared machine are not divided by each other),
  * BENCH_CONNECTIONS (most h2load connections, default 4),
  * BENCH_PROFILE (a directory: run one target's single-worker server under
  * `node --cpu-prof` and write its profile there), BENCH_PROFILE_TARGET (that
@@ -82,6 +86,7 @@ const CONCURRENCY = listEnv('BENCH_CONCURRENCY', '1,16,64');
 const WORKERS = [...new Set(listEnv('BENCH_WORKERS', `1,${CORES}`))];
 const QUIET_MAX_SECONDS = numberEnv('BENCH_QUIET_MAX_SECONDS', 60);
 const RETRIES = numberEnv('BENCH_RETRIES', 2);
+const ROUNDS = Math.max(1, Math.round(numberEnv('BENCH_ROUNDS', 3)));
 /** Most h2load connections; C streams are spread over min(C, this). */
 const MAX_CONNECTIONS = Math.max(1, numberEnv('BENCH_CONNECTIONS', 4));
 const PROFILE_DIR = process.env['BENCH_PROFILE'];
@@ -277,7 +282,14 @@ interface Point {
   readonly target: Target;
   readonly workers: number;
   readonly c: number;
+  readonly round: number;
   readonly m: Measure;
+}
+
+/** The median of a non-empty list (the lower middle one for an even count, so it is a measured value). */
+function median(xs: readonly number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN;
 }
 
 const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
@@ -333,32 +345,34 @@ async function main(): Promise<void> {
     const wanted = only === undefined || only === '' ? targets : targets.filter((t) => only.split(',').map((s) => s.trim()).includes(t.key));
     process.stderr.write(`bench:h2load: ${machine}\n`);
 
-    for (const workers of WORKERS) {
-      for (const t of wanted) {
-        const bodyFile = join(tmp, `${t.key}.bin`);
-        writeFileSync(bodyFile, t.body);
-        let server: Server;
-        const profile = PROFILE_DIR !== undefined && workers === 1 && t.key === PROFILE_TARGET ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
-        if (t.server === 'ceiling') {
-          server = workers === 1 ? await startServer('ceiling', [...profile, CEILING], jsonPort) : await startServer(`ceiling ×${workers}`, [CEILING_CLUSTER, String(workers)], jsonPort);
-        } else {
-          const config = join(tmp, `${t.key}-${workers}.yaml`);
-          writeFileSync(config, arbiterYaml(workers, t.server));
-          server = await startServer(`arbiter ${t.key} w${workers}`, [...profile, CLI, 'serve', '--config', config, '--workers', String(workers)], bannerPort);
-        }
-        servers.push(server);
-        try {
-          const summary = await verifyBody(server.port, t.path, t.body, t.want);
-          if (workers === WORKERS[0]) verified.push(`- \`${t.key}\` (${t.body.length.toLocaleString('en-US')}-byte body): ${summary}`);
-          for (const c of CONCURRENCY) {
-            const m = await measure(server, t.path, bodyFile, c, join(tmp, 'log.tsv'), `${t.key} workers=${workers} C=${c}`);
-            points.push({ target: t, workers, c, m });
-            if (m.failed + m.errored + m.non2xx > 0) problems.push(`${t.key} workers=${workers} C=${c}: ${m.failed} failed, ${m.errored} errored, ${m.non2xx} not HTTP 200`);
+    for (let round = 1; round <= ROUNDS; round++) {
+      for (const workers of WORKERS) {
+        for (const t of wanted) {
+          const bodyFile = join(tmp, `${t.key}.bin`);
+          writeFileSync(bodyFile, t.body);
+          let server: Server;
+          const profile = PROFILE_DIR !== undefined && round === 1 && workers === 1 && t.key === PROFILE_TARGET ? ['--cpu-prof', '--cpu-prof-dir', PROFILE_DIR] : [];
+          if (t.server === 'ceiling') {
+            server = workers === 1 ? await startServer('ceiling', [...profile, CEILING], jsonPort) : await startServer(`ceiling ×${workers}`, [CEILING_CLUSTER, String(workers)], jsonPort);
+          } else {
+            const config = join(tmp, `${t.key}-${workers}.yaml`);
+            writeFileSync(config, arbiterYaml(workers, t.server));
+            server = await startServer(`arbiter ${t.key} w${workers}`, [...profile, CLI, 'serve', '--config', config, '--workers', String(workers)], bannerPort);
           }
-        } catch (e) {
-          problems.push(`${t.key} workers=${workers}: ${e instanceof Error ? e.message : String(e)}`);
-        } finally {
-          await stopServer(server);
+          servers.push(server);
+          try {
+            const summary = await verifyBody(server.port, t.path, t.body, t.want);
+            if (round === 1 && workers === WORKERS[0]) verified.push(`- \`${t.key}\` (${t.body.length.toLocaleString('en-US')}-byte body): ${summary}`);
+            for (const c of CONCURRENCY) {
+              const m = await measure(server, t.path, bodyFile, c, join(tmp, 'log.tsv'), `${t.key} workers=${workers} C=${c}${ROUNDS > 1 ? ` round ${round}/${ROUNDS}` : ''}`);
+              points.push({ target: t, workers, c, round, m });
+              if (m.failed + m.errored + m.non2xx > 0) problems.push(`${t.key} workers=${workers} C=${c} round ${round}: ${m.failed} failed, ${m.errored} errored, ${m.non2xx} not HTTP 200`);
+            }
+          } catch (e) {
+            problems.push(`${t.key} workers=${workers} round ${round}: ${e instanceof Error ? e.message : String(e)}`);
+          } finally {
+            await stopServer(server);
+          }
         }
       }
     }
@@ -369,7 +383,39 @@ async function main(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
 
-  const refUs = (ref: Target['ref'], workers: number, c: number): number => points.find((p) => p.target.key === (ref === 'ceiling-check' ? 'ceiling' : 'ceiling-ext') && p.workers === workers && p.c === c)?.m.serverUsPerCall ?? Number.NaN;
+  const refUs = (ref: Target['ref'], workers: number, c: number, round: number): number =>
+    points.find((p) => p.target.key === (ref === 'ceiling-check' ? 'ceiling' : 'ceiling-ext') && p.workers === workers && p.c === c && p.round === round)?.m.serverUsPerCall ?? Number.NaN;
+  /** One (target, workers, C) over its rounds: the median round's measures, and its CPU per call against the ceiling's of the same round (median and range). */
+  interface Row {
+    readonly target: Target;
+    readonly workers: number;
+    readonly c: number;
+    readonly m: Measure;
+    readonly ratio: number;
+    readonly ratioMin: number;
+    readonly ratioMax: number;
+    readonly rounds: number;
+    readonly disturbed: boolean;
+  }
+  const rows: Row[] = [];
+  for (const p of points.filter((q) => q.round === points[0]?.round)) {
+    const same = points.filter((q) => q.target.key === p.target.key && q.workers === p.workers && q.c === p.c);
+    const us = median(same.map((q) => q.m.serverUsPerCall));
+    const mid = same.find((q) => q.m.serverUsPerCall === us) ?? p;
+    const ratios = same.map((q) => q.m.serverUsPerCall / refUs(q.target.ref, q.workers, q.c, q.round)).filter(Number.isFinite);
+    rows.push({
+      target: p.target,
+      workers: p.workers,
+      c: p.c,
+      m: mid.m,
+      ratio: ratios.length === 0 ? Number.NaN : median(ratios),
+      ratioMin: ratios.length === 0 ? Number.NaN : Math.min(...ratios),
+      ratioMax: ratios.length === 0 ? Number.NaN : Math.max(...ratios),
+      rounds: same.length,
+      disturbed: same.some((q) => q.m.otherCores > OTHER_CPU_FLAG),
+    });
+  }
+  const ratioText = (r: Row): string => (r.target.server === 'ceiling' ? '1.00' : r.rounds > 1 ? `${num(r.ratio, 2)} (${num(r.ratioMin, 2)}–${num(r.ratioMax, 2)})` : num(r.ratio, 2));
   const out: string[] = [];
   out.push(`Machine: ${machine}.`);
   out.push('');
@@ -377,8 +423,9 @@ async function main(): Promise<void> {
     `Each point: a fresh server process per target (all C on it), an idle-machine wait, a ${WARMUP} s h2load warm-up run, then ${SECONDS} s timed ` +
       `(\`h2load -t 1 -c min(C,${MAX_CONNECTIONS}) -m C/min(C,${MAX_CONNECTIONS}) -D S -d body.bin\`, plaintext HTTP/2 on the loopback). Latency percentiles from \`--log-file\`. ` +
       'server CPU µs/call: the server process tree\'s utime+stime over the timed run / requests answered. ' +
-      '"vs ceiling" divides it by the ceiling\'s at the same workers and C (ext_authz by the ext_authz ceiling). ' +
-      `CPU cores: h2load / server / other processes († other > ${OTHER_CPU_FLAG}: disturbed).`,
+      `${ROUNDS} round${ROUNDS === 1 ? '' : 's'}: every target was run ${ROUNDS === 1 ? 'once' : `${ROUNDS} times, round after round; a row is its median round (by server CPU per call)`}. ` +
+      `"vs ceiling" divides the server CPU per call by the ceiling's at the same workers and C in the same round (ext_authz by the ext_authz ceiling)${ROUNDS > 1 ? ': the median over the rounds, and their range' : ''}. ` +
+      `CPU cores: h2load / server / other processes († other > ${OTHER_CPU_FLAG} in some round: disturbed).`,
   );
   for (const workers of WORKERS) {
     out.push('');
@@ -386,12 +433,11 @@ async function main(): Promise<void> {
     out.push('');
     out.push('| target | C | req/s | decisions/s | p50 µs | p99 µs | p99.9 µs | server CPU µs/call | µs/decision | vs ceiling | CPU h2load / server / other | errors |');
     out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const p of points.filter((q) => q.workers === workers)) {
-      const m = p.m;
-      const ratio = m.serverUsPerCall / refUs(p.target.ref, workers, p.c);
+    for (const r of rows.filter((q) => q.workers === workers)) {
+      const m = r.m;
       out.push(
-        `| ${p.target.key} | ${p.c} | ${int(m.rps)} | ${int(m.rps * p.target.decisions)} | ${int(m.p50)} | ${int(m.p99)} | ${int(m.p999)} | ${int(m.serverUsPerCall)} | ${num(m.serverUsPerCall / p.target.decisions, 1)} | ${p.target.server === 'ceiling' ? '1.00' : num(ratio, 2)} | ` +
-          `${num(m.h2loadCores, 2)} / ${num(m.serverCores, 2)} / ${num(m.otherCores, 2)}${m.otherCores > OTHER_CPU_FLAG ? ' †' : ''} | ${m.failed + m.errored + m.non2xx} |`,
+        `| ${r.target.key} | ${r.c} | ${int(m.rps)} | ${int(m.rps * r.target.decisions)} | ${int(m.p50)} | ${int(m.p99)} | ${int(m.p999)} | ${int(m.serverUsPerCall)} | ${num(m.serverUsPerCall / r.target.decisions, 1)} | ${ratioText(r)} | ` +
+          `${num(m.h2loadCores, 2)} / ${num(m.serverCores, 2)} / ${num(m.otherCores, 2)}${r.disturbed ? ' †' : ''} | ${m.failed + m.errored + m.non2xx} |`,
       );
     }
   }
@@ -409,14 +455,11 @@ async function main(): Promise<void> {
   out.push('');
   out.push('Goals (reported, not enforced):');
   for (const [key, limit] of Object.entries(CPU_TARGETS)) {
-    const rows = points.filter((p) => p.target.key === key).map((p) => {
-      const r = p.m.serverUsPerCall / refUs(p.target.ref, p.workers, p.c);
-      return `w${p.workers} C=${p.c} ${num(r, 2)} (${r <= limit ? 'met' : 'MISSED'}${p.m.otherCores > OTHER_CPU_FLAG ? ' †' : ''})`;
-    });
-    out.push(`- ${key} server CPU/call ≤ ${limit}× the ceiling's: ${rows.join(', ') || 'not measured'}.`);
+    const met = rows.filter((r) => r.target.key === key).map((r) => `w${r.workers} C=${r.c} ${ratioText(r)} (${r.ratio <= limit ? 'met' : 'MISSED'}${r.disturbed ? ' †' : ''})`);
+    out.push(`- ${key} server CPU/call ≤ ${limit}× the ceiling's${ROUNDS > 1 ? ' (median of the rounds)' : ''}: ${met.join(', ') || 'not measured'}.`);
   }
-  const b = points.filter((p) => p.target.key === 'batch-1000' && p.workers === 1);
-  out.push(`- CheckBatch of 1,000 items > ${int(BATCH_TARGET_DPS)} decisions/s on one worker: ${b.map((p) => `C=${p.c} ${int(p.m.rps * p.target.decisions)} (${p.m.rps * p.target.decisions > BATCH_TARGET_DPS ? 'met' : 'MISSED'})`).join(', ') || 'not measured'}.`);
+  const b = rows.filter((r) => r.target.key === 'batch-1000' && r.workers === 1);
+  out.push(`- CheckBatch of 1,000 items > ${int(BATCH_TARGET_DPS)} decisions/s on one worker: ${b.map((r) => `C=${r.c} ${int(r.m.rps * r.target.decisions)} (${r.m.rps * r.target.decisions > BATCH_TARGET_DPS ? 'met' : 'MISSED'})`).join(', ') || 'not measured'}.`);
   out.push('');
   out.push(`Total ${num((performance.now() - started) / 1000, 0)} s.`);
   process.stdout.write(`${out.join('\n')}\n`);
