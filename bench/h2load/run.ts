@@ -41,9 +41,9 @@
  * "1,<cores>"), BENCH_TARGETS (comma-separated target keys; default all),
  * BENCH_QUIET_MAX_SECONDS (default 60), BENCH_RETRIES (default 2),
  * BENCH_ROUNDS (default 3: every target is run that many times, round after
- * round, and each point reports its median round; ratios to the ceiling are
- * taken within a round, so a ceiling and a target measured minutes apart on
- * a shared machine are not divided by each other),
+ * round, and each point reports its median round; a ratio to the ceiling
+ * divides by the ceiling of the same round, so a slow spell of a shared
+ * machine moves one round's ratio, not the reported median),
  * BENCH_CONNECTIONS (most h2load connections, default 4),
  * BENCH_PROFILE (a directory: run one target's single-worker server under
  * `node --cpu-prof` and write its profile there), BENCH_PROFILE_TARGET (that
@@ -415,7 +415,7 @@ async function main(): Promise<void> {
       disturbed: same.some((q) => q.m.otherCores > OTHER_CPU_FLAG),
     });
   }
-  const ratioText = (r: Row): string => (r.target.server === 'ceiling' ? '1.00' : r.rounds > 1 ? `${num(r.ratio, 2)} (${num(r.ratioMin, 2)}–${num(r.ratioMax, 2)})` : num(r.ratio, 2));
+  const ratioText = (r: Row): string => (r.target.server === 'ceiling' ? '1.00' : r.rounds > 1 && Number.isFinite(r.ratio) ? `${num(r.ratio, 2)} (${num(r.ratioMin, 2)}–${num(r.ratioMax, 2)})` : num(r.ratio, 2));
   const out: string[] = [];
   out.push(`Machine: ${machine}.`);
   out.push('');
