@@ -205,14 +205,15 @@ export class HotHistogram<L extends string> extends Histogram<L> {
     for (const { labels, cell } of this.#cells.all()) {
       // As prom-client, a label set is exported once observed (and again only once observed after a reset).
       if (cell.count === 0) continue;
+      const shared = labels as Record<string, string | number>;
       let acc = 0;
       for (let i = 0; i < this.#bounds.length; i++) {
         acc += cell.counts[i]!;
-        values.push({ labels: { le: this.#bounds[i]! }, sharedLabels: labels as Record<string, string | number>, value: acc, metricName: bucket, exemplar: null });
+        values.push({ labels: { le: this.#bounds[i]! }, sharedLabels: shared, value: acc, metricName: bucket, exemplar: null });
       }
-      values.push({ labels: { le: '+Inf' }, sharedLabels: labels as Record<string, string | number>, value: cell.count, metricName: bucket, exemplar: null });
-      values.push({ labels: {}, sharedLabels: labels as Record<string, string | number>, value: cell.sum, metricName: `${this.#name}_sum` });
-      values.push({ labels: {}, sharedLabels: labels as Record<string, string | number>, value: cell.count, metricName: `${this.#name}_count` });
+      values.push({ labels: { le: '+Inf' }, sharedLabels: shared, value: cell.count, metricName: bucket, exemplar: null });
+      values.push({ labels: {}, sharedLabels: shared, value: cell.sum, metricName: `${this.#name}_sum` });
+      values.push({ labels: {}, sharedLabels: shared, value: cell.count, metricName: `${this.#name}_count` });
     }
     return { ...base, values };
   }
