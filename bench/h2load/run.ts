@@ -398,7 +398,9 @@ async function main(): Promise<void> {
     readonly disturbed: boolean;
   }
   const rows: Row[] = [];
-  for (const p of points.filter((q) => q.round === points[0]?.round)) {
+  // Each (target, workers, C) once, in the order first measured (a round that failed for one target leaves the others).
+  const firsts = points.filter((p, i) => points.findIndex((q) => q.target.key === p.target.key && q.workers === p.workers && q.c === p.c) === i);
+  for (const p of firsts) {
     const same = points.filter((q) => q.target.key === p.target.key && q.workers === p.workers && q.c === p.c);
     const us = median(same.map((q) => q.m.serverUsPerCall));
     const mid = same.find((q) => q.m.serverUsPerCall === us) ?? p;

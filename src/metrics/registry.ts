@@ -184,9 +184,9 @@ export class HotHistogram<L extends string> extends Histogram<L> {
   readonly #name: string;
 
   constructor(config: Omit<HistogramConfiguration<L>, 'labelNames' | 'buckets'> & { readonly labelNames: readonly L[]; readonly buckets: readonly number[] }) {
-    super({ ...config, labelNames: [...config.labelNames], buckets: [...config.buckets] });
-    // prom-client keeps the buckets sorted as given; the bounds here are the same list.
+    // One copy of the bounds for prom-client and the cells: prom-client uses them in the order given, as the cells do.
     const bounds = [...config.buckets];
+    super({ ...config, labelNames: [...config.labelNames], buckets: bounds });
     this.#bounds = bounds;
     this.#name = config.name;
     this.#cells = new LabelCells<L, BucketCounts>(config.labelNames, () => new BucketCounts(bounds));
