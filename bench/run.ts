@@ -17,6 +17,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { isChildResult, type ChildResult } from './protocol.js';
 import { RULE_COUNTS } from './scenario.js';
+import { printReport, runMain } from './report.js';
 
 /** Located next to this file, so the benchmark runs from any build directory. */
 const DECIDE = fileURLToPath(new URL('./decide.js', import.meta.url));
@@ -158,15 +159,7 @@ async function main(): Promise<void> {
     `Machine: ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} cores, ${os.platform()} ${os.release()}, ` +
       `Node ${process.version}, ${new Date().toISOString()}; total ${fixed((performance.now() - started) / 1000, 1)} s.`,
   );
-  process.stdout.write(`${out.join('\n')}\n`);
-
-  if (problems.length > 0) {
-    process.stdout.write(`\nFAILED:\n${problems.map((p) => `- ${p}`).join('\n')}\n`);
-    process.exitCode = 1;
-  }
+  printReport(out, problems);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exitCode = 1;
-});
+runMain('bench', main);

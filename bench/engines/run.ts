@@ -23,6 +23,7 @@ import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { ENGINE_NAMES, isEngineName, isWorkerResult, type EngineName, type WorkerResult } from './protocol.js';
 import { RULE_COUNTS, STREAM_SIZE, workload, type Entry } from './scenario.js';
+import { printReport, runMain } from '../report.js';
 
 const WORKER = fileURLToPath(new URL('./worker.js', import.meta.url));
 /** A worker that takes longer than this is stuck. */
@@ -325,15 +326,7 @@ async function main(): Promise<void> {
     `Machine: ${cpus[0]?.model.trim() ?? 'unknown CPU'}, ${cpus.length} cores, ${os.platform()} ${os.release()}, Node ${process.version}; ${versions}; ` +
       `${new Date().toISOString()}; ${process.env['BENCH_QUICK'] === '1' ? 'BENCH_QUICK=1; ' : ''}total ${fixed((performance.now() - started) / 1000, 1)} s.`,
   );
-  process.stdout.write(`${out.join('\n')}\n`);
-
-  if (problems.length > 0) {
-    process.stdout.write(`\nFAILED:\n${problems.map((p) => `- ${p}`).join('\n')}\n`);
-    process.exitCode = 1;
-  }
+  printReport(out, problems);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench:engines: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exitCode = 1;
-});
+runMain('bench:engines', main);

@@ -527,31 +527,41 @@ export function machineBusyCpuSeconds(): number | null {
 const CLOCK_TICKS = 100;
 
 /**
+ * Process `pid` and all its descendants (Linux /proc: a cluster primary and
+ * its workers), `pid` first. Throws when /proc cannot say.
+ */
+export function processTree(pid: number): number[] {
+  const all: number[] = [];
+  const walk = (p: number): void => {
+    if (all.includes(p)) return;
+    all.push(p);
+    for (const tid of readdirSync(`/proc/${p}/task`)) {
+      let children = '';
+      try {
+        children = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const c of children.split(' ')) if (c.trim() !== '') walk(Number(c));
+    }
+  };
+  walk(pid);
+  return all;
+}
+
+/**
  * CPU seconds used so far by process `pid` and all its descendants (Linux
  * /proc; a cluster primary and its workers). `null` when /proc cannot say.
  */
 export function processTreeCpuSeconds(pid: number): number | null {
   try {
     let ticks = 0;
-    const seen = new Set<number>();
-    const walk = (p: number): void => {
-      if (seen.has(p)) return;
-      seen.add(p);
+    for (const p of processTree(pid)) {
       const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
       // Fields after "(comm)": state is field 3, utime 14, stime 15.
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       ticks += Number(fields[11]) + Number(fields[12]);
-      for (const tid of readdirSync(`/proc/${p}/task`)) {
-        let children = '';
-        try {
-          children = readFileSync(`/proc/${p}/task/${tid}/children`, 'utf8');
-        } catch {
-          continue;
-        }
-        for (const c of children.split(' ')) if (c.trim() !== '') walk(Number(c));
-      }
-    };
-    walk(pid);
+    }
     return ticks / CLOCK_TICKS;
   } catch {
     return null;

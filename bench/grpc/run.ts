@@ -71,6 +71,7 @@ import {
   type Mix,
 } from './common.js';
 import { bannerPort, jsonPort, startServer, stopServer, waitForQuiet, type Server } from './servers.js';
+import { printReport, runMain } from '../report.js';
 
 const HERE = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 const LOAD = HERE('./load.js');
@@ -436,15 +437,7 @@ async function main(): Promise<void> {
   }
   out.push('');
   out.push(`Total ${num((performance.now() - started) / 1000, 0)} s.`);
-  process.stdout.write(`${out.join('\n')}\n`);
-
-  if (problems.length > 0) {
-    process.stdout.write(`\nFAILED:\n${problems.map((p) => `- ${p}`).join('\n')}\n`);
-    process.exitCode = 1;
-  }
+  printReport(out, problems);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench:grpc: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exitCode = 1;
-});
+runMain('bench:grpc', main);

@@ -18,19 +18,29 @@ export interface Server {
   readonly pid: number;
 }
 
+/** How {@link startServer} runs node. */
+export interface StartOptions {
+  /** A command node runs under (`['valgrind', '--tool=callgrind', …]`): it is spawned with node and the args after its own. */
+  readonly wrap?: readonly string[];
+  /** How long the server may take to print its port (default 30 s). */
+  readonly startSeconds?: number;
+}
+
 /**
  * Spawns `node ...args` and waits until `parsePort` finds its port in what it
  * prints on stdout; its stderr is passed on, prefixed with `name`.
  */
-export function startServer(name: string, args: readonly string[], parsePort: (stdout: string) => number | undefined): Promise<Server> {
+export function startServer(name: string, args: readonly string[], parsePort: (stdout: string) => number | undefined, options: StartOptions = {}): Promise<Server> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [command, ...wrapArgs] = options.wrap ?? [];
+    const child = command === undefined ? spawn(process.execPath, args, { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] }) : spawn(command, [...wrapArgs, process.execPath, ...args], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     forwardStderr(child, name);
     let out = '';
+    const startSeconds = options.startSeconds ?? 30;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`${name} did not start within 30 s; it printed: ${out}`));
-    }, 30_000);
+      reject(new Error(`${name} did not start within ${startSeconds} s; it printed: ${out}`));
+    }, startSeconds * 1000);
     child.stdout!.setEncoding('utf8');
     child.stdout!.on('data', (chunk: string) => {
       out += chunk;

@@ -49,35 +49,21 @@
  * `node --cpu-prof` and write its profile there), BENCH_PROFILE_TARGET (that
  * target's key, default batch-1000).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDocument } from 'yaml';
-import { benchConfigYaml, buildMix, machineBusyCpuSeconds, processTreeCpuSeconds, ROOT } from '../grpc/common.js';
-import { BATCH_ACTIONS, BATCH_PATH, batchBody, batchExpected, CHECK_PATH, checkBody, EXT_PATH, extBody, servedCacheEntries, verifyBody, type Expectation } from './bodies.js';
+import { buildMix, machineBusyCpuSeconds, processTreeCpuSeconds, quantile, ROOT } from '../grpc/common.js';
+import { servedCacheEntries, verifyBody } from './bodies.js';
 import { bannerPort, jsonPort, startServer, stopServer, waitForQuiet, type Server } from '../grpc/servers.js';
+import { allTargets, arbiterYaml, BATCH_TARGET_DPS, chosenTargets, CPU_TARGETS, grab, h2loadArgs, listEnv, median, numberEnv, refKey, runH2load, type Target } from './targets.js';
+import { printReport, runMain } from '../report.js';
 
 const HERE = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
 const CEILING = HERE('../grpc/ceiling-server.js');
 const CEILING_CLUSTER = HERE('./ceiling-cluster.js');
 const CLI = join(ROOT, 'bin', 'arbiter.js');
-
-function numberEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return fallback;
-  const n = Number(raw);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a number ≥ 0 (got ${raw})`);
-  return n;
-}
-function listEnv(name: string, fallback: string): number[] {
-  return (process.env[name] ?? fallback).split(',').map((s) => {
-    const n = Number(s.trim());
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${name}: not a positive integer: ${s}`);
-    return n;
-  });
-}
 
 const CORES = os.availableParallelism();
 const SECONDS = numberEnv('BENCH_SECONDS', 5);
@@ -93,37 +79,6 @@ const PROFILE_DIR = process.env['BENCH_PROFILE'];
 const PROFILE_TARGET = process.env['BENCH_PROFILE_TARGET'] ?? 'batch-1000';
 /** CPU (cores) other processes may take during a timed run before it is flagged (as bench/grpc). */
 const OTHER_CPU_FLAG = 0.2;
-const CLOCK_TICKS = 100;
-
-/** Targets from the issue (reported, not enforced): server CPU per call vs the ceiling's, and batch throughput. */
-const CPU_TARGETS: Readonly<Record<string, number>> = { 'check-hits': 1.25, 'check-nocache': 1.5 };
-const BATCH_TARGET_DPS = 1_000_000;
-
-/** How a target's Arbiter is configured. */
-interface ArbiterSetup {
-  readonly decisionCache: boolean;
-  readonly subjectCache: boolean;
-}
-
-interface Target {
-  readonly key: string;
-  readonly label: string;
-  readonly server: 'ceiling' | ArbiterSetup;
-  readonly path: string;
-  readonly body: Buffer;
-  readonly want: Expectation;
-  /** Decisions per request (items × actions; 1 for Check). */
-  readonly decisions: number;
-  /** Whose server CPU per call it is compared with. */
-  readonly ref: 'ceiling-check' | 'ceiling-ext';
-}
-
-/** CPU seconds of this process's reaped children (cutime + cstime, /proc/self/stat): h2load's, once it has exited. */
-function childrenCpuSeconds(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[13]) + Number(f[14])) / CLOCK_TICKS;
-}
 
 /** What one timed h2load run measured. */
 interface Measure {
@@ -149,65 +104,12 @@ interface Measure {
   readonly wall: number;
 }
 
-function runH2load(args: readonly string[]): Promise<{ out: string; wall: number; cpu: number }> {
-  return new Promise((resolve, reject) => {
-    const cpu0 = childrenCpuSeconds();
-    const t0 = performance.now();
-    const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (c: string) => (out += c));
-    child.stderr.on('data', (c: string) => (out += c));
-    child.on('error', reject);
-    child.on('exit', (code) => {
-      const wall = (performance.now() - t0) / 1000;
-      const cpu = childrenCpuSeconds() - cpu0;
-      if (code !== 0) reject(new Error(`h2load ${args.join(' ')} exited ${String(code)}: ${out}`));
-      else resolve({ out, wall, cpu });
-    });
-  });
-}
-
-function h2loadArgs(port: number, path: string, bodyFile: string, c: number, seconds: number, logFile?: string): string[] {
-  const conns = Math.min(c, MAX_CONNECTIONS);
-  const streams = Math.max(1, Math.round(c / conns));
-  return [
-    '-c',
-    String(conns),
-    '-m',
-    String(streams),
-    '-t',
-    '1',
-    '-D',
-    `${Math.round(seconds * 1000)}ms`,
-    '-H',
-    'content-type: application/grpc',
-    '-H',
-    'te: trailers',
-    '-d',
-    bodyFile,
-    ...(logFile === undefined ? [] : ['--log-file', logFile]),
-    `http://127.0.0.1:${port}${path}`,
-  ];
-}
-
-const grab = (out: string, re: RegExp): number => {
-  const m = re.exec(out);
-  return m === null ? Number.NaN : Number(m[1]);
-};
-
-function quantile(sorted: Float64Array, q: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length, Math.max(1, Math.ceil(q * sorted.length))) - 1]!;
-}
-
 async function measureOnce(server: Server, path: string, bodyFile: string, c: number, logFile: string): Promise<Measure> {
-  if (WARMUP > 0) await runH2load(h2loadArgs(server.port, path, bodyFile, c, WARMUP));
+  if (WARMUP > 0) await runH2load(h2loadArgs(server.port, path, bodyFile, c, { seconds: WARMUP }, MAX_CONNECTIONS));
   rmSync(logFile, { force: true }); // h2load appends to an existing log file
   const s0 = processTreeCpuSeconds(server.pid);
   const m0 = machineBusyCpuSeconds();
-  const run = await runH2load(h2loadArgs(server.port, path, bodyFile, c, SECONDS, logFile));
+  const run = await runH2load(h2loadArgs(server.port, path, bodyFile, c, { seconds: SECONDS }, MAX_CONNECTIONS, logFile));
   const s1 = processTreeCpuSeconds(server.pid);
   const m1 = machineBusyCpuSeconds();
   const out = run.out;
@@ -265,13 +167,6 @@ async function measure(server: Server, path: string, bodyFile: string, c: number
   return best!;
 }
 
-function arbiterYaml(workers: number, setup: ArbiterSetup): string {
-  const doc = parseDocument(benchConfigYaml(workers));
-  if (!setup.decisionCache) doc.setIn(['cache', 'max_entries'], 0);
-  if (!setup.subjectCache) doc.setIn(['jwt', 'cache', 'max_entries'], 0);
-  return doc.toString();
-}
-
 function h2loadVersion(): string | undefined {
   const r = spawnSync('h2load', ['--version'], { encoding: 'utf8' });
   if (r.error !== undefined || r.status !== 0) return undefined;
@@ -284,12 +179,6 @@ interface Point {
   readonly c: number;
   readonly round: number;
   readonly m: Measure;
-}
-
-/** The median of a non-empty list (the lower middle one for an even count, so it is a measured value). */
-function median(xs: readonly number[]): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN;
 }
 
 const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleString('en-US') : 'n/a');
@@ -315,34 +204,7 @@ async function main(): Promise<void> {
   const servers: Server[] = [];
   try {
     const mix = await buildMix(1);
-    const check = checkBody(mix, 0);
-    const ext = extBody(mix, 0);
-    const hit = (subjectCache: boolean): ArbiterSetup => ({ decisionCache: true, subjectCache });
-    const off = (subjectCache: boolean): ArbiterSetup => ({ decisionCache: false, subjectCache });
-    const targets: Target[] = [
-      { key: 'ceiling', label: 'ceiling (bare grpc-js, constant ALLOW)', server: 'ceiling', path: CHECK_PATH, body: check.body, want: { kind: 'check', expected: { decision: 'ALLOW', reason: 'RULE_PERMIT', rules: ['dept_editors'] }, cached: 'any' }, decisions: 1, ref: 'ceiling-check' },
-      { key: 'ceiling-ext', label: 'ceiling ext_authz (constant OK)', server: 'ceiling', path: EXT_PATH, body: ext.body, want: { kind: 'ext', expected: ext.expected }, decisions: 1, ref: 'ceiling-ext' },
-      { key: 'check-hits', label: 'Check, decision cache hit', server: hit(true), path: CHECK_PATH, body: check.body, want: { kind: 'check', expected: check.expected, cached: true }, decisions: 1, ref: 'ceiling-check' },
-      { key: 'check-nocache', label: 'Check, decision cache off (evaluates), JWT cached', server: off(true), path: CHECK_PATH, body: check.body, want: { kind: 'check', expected: check.expected, cached: false }, decisions: 1, ref: 'ceiling-check' },
-      { key: 'check-jwt-uncached', label: 'Check, JWT uncached (ES256 every call), decision cache hit', server: hit(false), path: CHECK_PATH, body: check.body, want: { kind: 'check', expected: check.expected, cached: true }, decisions: 1, ref: 'ceiling-check' },
-      { key: 'check-nocache-jwt-uncached', label: 'Check, JWT uncached and decision cache off', server: off(false), path: CHECK_PATH, body: check.body, want: { kind: 'check', expected: check.expected, cached: false }, decisions: 1, ref: 'ceiling-check' },
-    ];
-    const batchExp = await batchExpected(mix, 1000);
-    for (const n of [1, 10, 100, 1000]) {
-      targets.push({
-        key: `batch-${n}`,
-        label: `CheckBatch ${int(n)} item${n === 1 ? '' : 's'} × ${BATCH_ACTIONS.length} actions, decision cache off`,
-        server: off(true),
-        path: BATCH_PATH,
-        body: batchBody(mix, n),
-        want: { kind: 'batch', expected: batchExp.slice(0, n) },
-        decisions: n * BATCH_ACTIONS.length,
-        ref: 'ceiling-check',
-      });
-    }
-    targets.push({ key: 'ext-hits', label: 'ext_authz Check, decision cache hit', server: hit(true), path: EXT_PATH, body: ext.body, want: { kind: 'ext', expected: ext.expected }, decisions: 1, ref: 'ceiling-ext' });
-    const only = process.env['BENCH_TARGETS'];
-    const wanted = only === undefined || only === '' ? targets : targets.filter((t) => only.split(',').map((s) => s.trim()).includes(t.key));
+    const wanted = chosenTargets(await allTargets(mix));
     process.stderr.write(`bench:h2load: ${machine}\n`);
 
     for (let round = 1; round <= ROUNDS; round++) {
@@ -383,8 +245,8 @@ async function main(): Promise<void> {
     rmSync(tmp, { recursive: true, force: true });
   }
 
-  const refUs = (ref: Target['ref'], workers: number, c: number, round: number): number =>
-    points.find((p) => p.target.key === (ref === 'ceiling-check' ? 'ceiling' : 'ceiling-ext') && p.workers === workers && p.c === c && p.round === round)?.m.serverUsPerCall ?? Number.NaN;
+  const refUs = (ref: string, workers: number, c: number, round: number): number =>
+    points.find((p) => p.target.key === ref && p.workers === workers && p.c === c && p.round === round)?.m.serverUsPerCall ?? Number.NaN;
   /** One (target, workers, C) over its rounds: the median round's measures, and its CPU per call against the ceiling's of the same round (median and range). */
   interface Row {
     readonly target: Target;
@@ -404,7 +266,7 @@ async function main(): Promise<void> {
     const same = points.filter((q) => q.target.key === p.target.key && q.workers === p.workers && q.c === p.c);
     const us = median(same.map((q) => q.m.serverUsPerCall));
     const mid = same.find((q) => q.m.serverUsPerCall === us) ?? p;
-    const ratios = same.map((q) => q.m.serverUsPerCall / refUs(q.target.ref, q.workers, q.c, q.round)).filter(Number.isFinite);
+    const ratios = same.map((q) => q.m.serverUsPerCall / refUs(refKey(q.target), q.workers, q.c, q.round)).filter(Number.isFinite);
     rows.push({
       target: p.target,
       workers: p.workers,
@@ -464,14 +326,7 @@ async function main(): Promise<void> {
   out.push(`- CheckBatch of 1,000 items > ${int(BATCH_TARGET_DPS)} decisions/s on one worker: ${b.map((r) => `C=${r.c} ${int(r.m.rps * r.target.decisions)} (${r.m.rps * r.target.decisions > BATCH_TARGET_DPS ? 'met' : 'MISSED'})`).join(', ') || 'not measured'}.`);
   out.push('');
   out.push(`Total ${num((performance.now() - started) / 1000, 0)} s.`);
-  process.stdout.write(`${out.join('\n')}\n`);
-  if (problems.length > 0) {
-    process.stdout.write(`\nFAILED:\n${problems.map((p) => `- ${p}`).join('\n')}\n`);
-    process.exitCode = 1;
-  }
+  printReport(out, problems);
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`bench:h2load: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-  process.exitCode = 1;
-});
+runMain('bench:h2load', main);
