@@ -8,6 +8,11 @@
  * over HTTP/2 for a fraction of that CPU; its own CPU use is printed with
  * every point, to show it is not the bottleneck.
  *
+ * The targets are ratios of CPU time, which a shared VM's changing speed
+ * moves by ±0.2 from run to run; instructions.ts (`npm run
+ * bench:instructions`) counts the servers' instructions per call under
+ * callgrind instead, which that noise does not reach.
+ *
  * Not part of `npm test` or CI: it needs h2load (`apt-get install -y
  * nghttp2-client` on Debian/Ubuntu); without it, it says so and exits 2.
  *
