@@ -27,8 +27,9 @@ export interface StartOptions {
 }
 
 /**
- * Spawns `node ...args` and waits until `parsePort` finds its port in what it
- * prints on stdout; its stderr is passed on, prefixed with `name`.
+ * Spawns `node ...args` (with `wrap`, `wrap[0] ...wrap[1..] node ...args`)
+ * and waits until `parsePort` finds its port in what it prints on stdout;
+ * its stderr is passed on, prefixed with `name`.
  */
 export function startServer(name: string, args: readonly string[], parsePort: (stdout: string) => number | undefined, options: StartOptions = {}): Promise<Server> {
   return new Promise((resolve, reject) => {

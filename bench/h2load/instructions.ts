@@ -24,8 +24,8 @@
  * primary and each worker are counted, and summed). The answers are checked
  * as bench:h2load checks them (bodies.ts). A warm-up h2load run at the
  * highest C; then per C one window not counted and BENCH_WINDOWS counted,
- * each `callgrind_control --zero`, an h2load run of a fixed number of
- * requests, a short settle, and `callgrind_control --dump`. A window's figure
+ * each callgrind `zero` (sent by vgdb), an h2load run of a fixed number
+ * of requests, a short settle, and a `dump`. A window's figure
  * is its instructions over the requests answered; a point reports the median
  * window, the range, and the mean (all its windows' instructions over all
  * their calls, which keeps the occasional major garbage collection the median
@@ -39,8 +39,7 @@
  * Servers run BENCH_PARALLEL at a time (default: the cores): a count does not
  * depend on the CPU it gets, only the wall time does.
  *
- * Not part of `npm test` or CI: it needs valgrind (with callgrind_control)
- * and h2load (`apt-get install -y valgrind nghttp2-client`); without them it
+ * Not part of `npm test` or CI: it needs valgrind (with vgdb) and h2load (`apt-get install -y valgrind nghttp2-client`); without them it
  * says so and exits 2.
  *
  * Environment: BENCH_TARGETS (default "ceiling,check-hits,check-nocache"; any
@@ -52,8 +51,8 @@
  * BENCH_CONNECTIONS (most h2load connections, default 4), BENCH_PARALLEL,
  * BENCH_NODE_FLAGS.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,10 +76,20 @@ const MAX_CONNECTIONS = Math.max(1, numberEnv('BENCH_CONNECTIONS', 4));
 const PARALLEL = Math.max(1, Math.round(numberEnv('BENCH_PARALLEL', CORES)));
 const NODE_FLAGS = (process.env['BENCH_NODE_FLAGS'] ?? '--single-threaded --no-memory-reducer').split(' ').filter((f) => f !== '');
 const DEFAULT_TARGETS = ['ceiling', 'check-hits', 'check-nocache'];
-/** After an h2load run, before the dump: the server closes the run's connections (its own work, counted in the window, as the same for every target). */
+/**
+ * After an h2load run, before the dump: the server closes the run's
+ * connections. What it has not done by then falls into the next window, and
+ * is the same for every target.
+ */
 const SETTLE_MS = 500;
 /** Under valgrind a server takes 10–30 s to start; a slow machine, more. */
 const START_SECONDS = 300;
+/** A control command that takes longer than this is stuck (the process is wedged or gone). */
+const CONTROL_SECONDS = 60;
+/** An h2load window that takes longer than this is stuck (the server stopped answering). */
+const WINDOW_SECONDS = 900;
+/** How long a stopped server tree may take to drain and write its last dumps before it is killed. */
+const STOP_SECONDS = 120;
 
 /** One counted window. */
 interface Window {
@@ -106,10 +115,18 @@ function tool(command: string, args: readonly string[]): { ok: boolean; out: str
   return { ok: r.error === undefined && r.status === 0, out: `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() };
 }
 
-/** Sends a command to the callgrind process `pid` (vgdb underneath); throws when it does not answer OK. */
-function callgrindControl(pid: number, what: '--zero' | '--dump'): void {
-  const r = tool('callgrind_control', [what, String(pid)]);
-  if (!r.ok || !/\bOK\b/.test(r.out)) throw new Error(`callgrind_control ${what} ${pid}: ${r.out}`);
+/**
+ * Sends callgrind's monitor command `zero` or `dump` to process `pid` through
+ * vgdb (whose exit status says whether the process got it; callgrind_control
+ * prints OK either way). Throws when it fails or takes over CONTROL_SECONDS.
+ */
+function callgrindControl(pid: number, what: 'zero' | 'dump'): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('vgdb', [`--pid=${pid}`, what], { timeout: CONTROL_SECONDS * 1000 }, (err, stdout, stderr) => {
+      if (err === null) resolve();
+      else reject(new Error(`vgdb --pid=${pid} ${what}: ${err.killed ? `no answer in ${CONTROL_SECONDS} s` : `${stdout}${stderr}`.trim() || err.message}`));
+    });
+  });
 }
 
 /**
@@ -126,9 +143,10 @@ function takeDumps(dir: string, prefix: string, pids: readonly number[]): number
   for (const pid of pids) {
     const mine = files.filter((x) => Number(x.m[1]) === pid);
     if (mine.length !== 1) throw new Error(`${prefix}: ${mine.length} callgrind dumps of process ${pid}, not 1`);
-    const text = readFileSync(join(dir, mine[0]!.f), 'utf8');
-    const line = /^totals:\s+(\d+)/m.exec(text) ?? /^summary:\s+(\d+)/m.exec(text);
-    if (line === null) throw new Error(`callgrind dump ${mine[0]!.f} has no totals line`);
+    // `summary:` is what the process executed since the last zero; `totals:` also keeps a little cost
+    // of calls that were running when it was zeroed.
+    const line = /^summary:\s+(\d+)/m.exec(readFileSync(join(dir, mine[0]!.f), 'utf8'));
+    if (line === null) throw new Error(`callgrind dump ${mine[0]!.f} has no summary line`);
     total += Number(line[1]);
   }
   for (const x of files) rmSync(join(dir, x.f), { force: true });
@@ -141,10 +159,10 @@ const requestsFor = (base: number, t: Target, c: number): number => Math.max(4 *
 /** One window on `server` (all of whose processes are `pids`): zero, h2load, settle, dump. */
 async function countWindow(t: Target, name: string, server: Server, pids: readonly number[], bodyFile: string, c: number, tmp: string): Promise<Window & { wall: number }> {
   const n = requestsFor(WINDOW_REQUESTS, t, c);
-  for (const pid of pids) callgrindControl(pid, '--zero');
-  const run = await runH2load(h2loadArgs(server.port, t.path, bodyFile, c, { requests: n }, MAX_CONNECTIONS));
+  for (const pid of pids) await callgrindControl(pid, 'zero');
+  const run = await runH2load(h2loadArgs(server.port, t.path, bodyFile, c, { requests: n }, MAX_CONNECTIONS), WINDOW_SECONDS);
   await new Promise((r) => setTimeout(r, SETTLE_MS));
-  for (const pid of pids) callgrindControl(pid, '--dump');
+  for (const pid of pids) await callgrindControl(pid, 'dump');
   const instructions = takeDumps(tmp, name, pids);
   const answered = grab(run.out, /(\d+) succeeded/);
   const failed = grab(run.out, /(\d+) failed/) + grab(run.out, /(\d+) errored/);
@@ -163,29 +181,32 @@ async function measureTarget(t: Target, workers: number, tmp: string, log: (s: s
     `--log-file=${join(tmp, `${name}.valgrind.%p.log`)}`,
     ...(workers > 1 ? ['--trace-children=yes'] : []),
     '--dump-instr=no',
-    '--compress-strings=no',
-    '--compress-pos=no',
   ];
   let server: Server;
-  if (t.server === 'ceiling') {
-    const args = workers === 1 ? [CEILING] : [CEILING_CLUSTER, String(workers)];
-    server = await startServer(name, [...NODE_FLAGS, ...args], jsonPort, { wrap, startSeconds: START_SECONDS });
-  } else {
-    const config = join(tmp, `${name}.yaml`);
-    writeFileSync(config, arbiterYaml(workers, t.server));
-    server = await startServer(name, [...NODE_FLAGS, CLI, 'serve', '--config', config, '--workers', String(workers)], bannerPort, { wrap, startSeconds: START_SECONDS });
+  try {
+    if (t.server === 'ceiling') {
+      const args = workers === 1 ? [CEILING] : [CEILING_CLUSTER, String(workers)];
+      server = await startServer(name, [...NODE_FLAGS, ...args], jsonPort, { wrap, startSeconds: START_SECONDS });
+    } else {
+      const config = join(tmp, `${name}.yaml`);
+      writeFileSync(config, arbiterYaml(workers, t.server));
+      server = await startServer(name, [...NODE_FLAGS, CLI, 'serve', '--config', config, '--workers', String(workers)], bannerPort, { wrap, startSeconds: START_SECONDS });
+    }
+  } catch (e) {
+    throw withValgrindLog(e, tmp, name);
   }
   const points: Point[] = [];
+  let pids: number[] = [server.pid];
   try {
-    const pids = processTree(server.pid);
+    pids = processTree(server.pid);
     if (pids.length !== (workers === 1 ? 1 : workers + 1)) throw new Error(`${name}: ${pids.length} processes, expected ${workers === 1 ? 1 : workers + 1}`);
     const summary = await verifyBody(server.port, t.path, t.body, t.want);
     log(`${name}: ${summary}`);
     // The first command to a valgrind process also sets up vgdb's link to it; keep that out of every window.
-    for (const pid of pids) callgrindControl(pid, '--zero');
+    for (const pid of pids) await callgrindControl(pid, 'zero');
     // JIT compilation settles faster at the highest concurrency (more calls per second under valgrind).
     const top = Math.max(...CONCURRENCY);
-    if (WARMUP_REQUESTS > 0) await runH2load(h2loadArgs(server.port, t.path, bodyFile, top, { requests: requestsFor(WARMUP_REQUESTS, t, top) }, MAX_CONNECTIONS));
+    if (WARMUP_REQUESTS > 0) await runH2load(h2loadArgs(server.port, t.path, bodyFile, top, { requests: requestsFor(WARMUP_REQUESTS, t, top) }, MAX_CONNECTIONS), WINDOW_SECONDS);
     for (const c of CONCURRENCY) {
       // One window not counted, so each C starts from the same state of its connections and code.
       await countWindow(t, name, server, pids, bodyFile, c, tmp);
@@ -199,10 +220,41 @@ async function measureTarget(t: Target, workers: number, tmp: string, log: (s: s
       const mean = windows.reduce((a, w) => a + w.instructions, 0) / windows.reduce((a, w) => a + w.answered, 0);
       points.push({ target: t, workers, c, windows, perCall: median(per), min: Math.min(...per), max: Math.max(...per), mean });
     }
+  } catch (e) {
+    throw withValgrindLog(e, tmp, name);
   } finally {
-    await stopServer(server);
+    await stopTree(server, pids);
   }
   return points;
+}
+
+/** Stops the server, then waits for every process of its tree (cluster workers under valgrind write their last dumps on the way out); kills what is left after STOP_SECONDS. */
+async function stopTree(server: Server, pids: readonly number[]): Promise<void> {
+  await stopServer(server);
+  const deadline = performance.now() + STOP_SECONDS * 1000;
+  let alive = pids.filter((p) => existsSync(`/proc/${p}`));
+  while (alive.length > 0 && performance.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 250));
+    alive = alive.filter((p) => existsSync(`/proc/${p}`));
+  }
+  for (const p of alive) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
+
+/** `e`, with the end of the target's valgrind logs (which live in the run's temporary directory, deleted at the end). */
+function withValgrindLog(e: unknown, tmp: string, name: string): Error {
+  const message = e instanceof Error ? e.message : String(e);
+  const logs = readdirSync(tmp).filter((f) => f.startsWith(`${name}.valgrind.`) && f.endsWith('.log'));
+  const tails = logs.map((f) => {
+    const lines = readFileSync(join(tmp, f), 'utf8').trimEnd().split('\n');
+    return `${f}:\n${lines.slice(-15).join('\n')}`;
+  });
+  return new Error(tails.length === 0 ? message : `${message}\nvalgrind said:\n${tails.join('\n')}`);
 }
 
 /** Runs `jobs` with at most `limit` at a time; the results in the jobs' order. */
@@ -228,7 +280,7 @@ const num = (x: number, d: number): string => (Number.isFinite(x) ? x.toFixed(d)
 async function main(): Promise<void> {
   const missing = [
     ['valgrind', '--version'],
-    ['callgrind_control', '--version'],
+    ['vgdb', '--help'],
     ['h2load', '--version'],
   ].filter(([cmd, arg]) => !tool(cmd!, [arg!]).ok);
   if (missing.length > 0) {
@@ -271,7 +323,7 @@ async function main(): Promise<void> {
   out.push(
     `Each target: a fresh server process (with more workers, a cluster primary and its workers) under \`valgrind --tool=callgrind\` (node ${NODE_FLAGS.join(' ')}). ` +
       `A warm-up h2load run at C=${Math.max(...CONCURRENCY)}, then per C one window not counted and ${WINDOWS} counted ` +
-      '(callgrind_control --zero, an h2load run of a fixed number of requests, --dump). Instructions per call: a window\'s user-space instructions of every server process and thread ' +
+      '(callgrind `zero` through vgdb, an h2load run of a fixed number of requests, `dump`). Instructions per call: a window\'s user-space instructions of every server process and thread (the dumps\' `summary:`) ' +
       '/ requests answered; the median window, the range, and the mean (all windows\' instructions over their calls: it keeps the occasional major garbage collection that the median leaves out). ' +
       '"vs ceiling": over the ceiling\'s at the same workers and C, of the medians and of the means.',
   );

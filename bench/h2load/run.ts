@@ -43,7 +43,7 @@
  *
  * Environment: BENCH_SECONDS (timed, default 5), BENCH_WARMUP_SECONDS
  * (default 1), BENCH_CONCURRENCY (default "1,16,64"), BENCH_WORKERS (default
- * "1,<cores>"), BENCH_TARGETS (comma-separated target keys; default all),
+ * "1,<cores>"), BENCH_TARGETS (comma-separated target keys, default all; a key that names no target stops the run),
  * BENCH_QUIET_MAX_SECONDS (default 60), BENCH_RETRIES (default 2),
  * BENCH_ROUNDS (default 3: every target is run that many times, round after
  * round, and each point reports its median round; a ratio to the ceiling

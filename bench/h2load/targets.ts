@@ -71,7 +71,7 @@ export async function allTargets(mix: MixFile): Promise<Target[]> {
 /** The targets BENCH_TARGETS names (comma-separated keys), or `fallback` keys when it is unset (all targets when that is undefined). */
 export function chosenTargets(targets: readonly Target[], fallback?: readonly string[]): Target[] {
   const only = process.env['BENCH_TARGETS'];
-  const keys = only === undefined || only === '' ? fallback : only.split(',').map((s) => s.trim());
+  const keys = only === undefined || only.trim() === '' ? fallback : only.split(',').map((s) => s.trim()).filter((k) => k !== '');
   if (keys === undefined) return [...targets];
   const unknown = keys.filter((k) => !targets.some((t) => t.key === k));
   if (unknown.length > 0) throw new Error(`BENCH_TARGETS: no such target ${unknown.join(', ')} (targets: ${targets.map((t) => t.key).join(', ')})`);
@@ -119,22 +119,36 @@ function childrenCpuSeconds(): number {
   return (Number(f[13]) + Number(f[14])) / CLOCK_TICKS;
 }
 
-/** One h2load run: what it printed, its wall time and its CPU (seconds). */
-export function runH2load(args: readonly string[]): Promise<{ out: string; wall: number; cpu: number }> {
+/** One h2load run: what it printed, its wall time and its CPU (seconds). Killed, and rejected, after `timeoutSeconds` if given. */
+export function runH2load(args: readonly string[], timeoutSeconds?: number): Promise<{ out: string; wall: number; cpu: number }> {
   return new Promise((resolve, reject) => {
     const cpu0 = childrenCpuSeconds();
     const t0 = performance.now();
     const child = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
+    let timedOut = false;
+    const timer =
+      timeoutSeconds === undefined
+        ? undefined
+        : setTimeout(() => {
+            timedOut = true;
+            child.kill('SIGKILL');
+          }, timeoutSeconds * 1000);
     child.stdout.setEncoding('utf8');
     child.stderr.setEncoding('utf8');
     child.stdout.on('data', (c: string) => (out += c));
     child.stderr.on('data', (c: string) => (out += c));
-    child.on('error', reject);
-    child.on('exit', (code) => {
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    // 'close', not 'exit': by then everything it printed has been read.
+    child.on('close', (code) => {
+      clearTimeout(timer);
       const wall = (performance.now() - t0) / 1000;
       const cpu = childrenCpuSeconds() - cpu0;
-      if (code !== 0) reject(new Error(`h2load ${args.join(' ')} exited ${String(code)}: ${out}`));
+      if (timedOut) reject(new Error(`h2load ${args.join(' ')} did not finish in ${timeoutSeconds} s (the server stopped answering?)`));
+      else if (code !== 0) reject(new Error(`h2load ${args.join(' ')} exited ${String(code)}: ${out}`));
       else resolve({ out, wall, cpu });
     });
   });
