@@ -59,7 +59,7 @@ import { fileURLToPath } from 'node:url';
 import { buildMix, processTree, ROOT } from '../grpc/common.js';
 import { bannerPort, jsonPort, startServer, stopServer, type Server } from '../grpc/servers.js';
 import { verifyBody } from './bodies.js';
-import { allTargets, arbiterYaml, chosenTargets, CPU_TARGETS, grab, h2loadArgs, listEnv, median, numberEnv, refKey, runH2load, type Target } from './targets.js';
+import { allTargets, arbiterYaml, chosenTargets, CPU_TARGETS, grab, h2loadArgs, h2loadVersion, listEnv, median, numberEnv, refKey, runH2load, type Target } from './targets.js';
 import { printReport, runMain } from '../report.js';
 
 const CEILING = fileURLToPath(new URL('../grpc/ceiling-server.js', import.meta.url));
@@ -278,17 +278,14 @@ const int = (x: number): string => (Number.isFinite(x) ? Math.round(x).toLocaleS
 const num = (x: number, d: number): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a');
 
 async function main(): Promise<void> {
-  const missing = [
-    ['valgrind', '--version'],
-    ['vgdb', '--help'],
-    ['h2load', '--version'],
-  ].filter(([cmd, arg]) => !tool(cmd!, [arg!]).ok);
+  const h2load = h2loadVersion();
+  const missing = [...[['valgrind', '--version'], ['vgdb', '--help']].filter(([cmd, arg]) => !tool(cmd!, [arg!]).ok).map(([cmd]) => cmd!), ...(h2load === undefined ? ['h2load'] : [])];
   if (missing.length > 0) {
-    process.stderr.write(`bench:instructions: not found: ${missing.map(([c]) => c).join(', ')}. On Debian/Ubuntu: sudo apt-get install -y valgrind nghttp2-client\n`);
+    process.stderr.write(`bench:instructions: not found: ${missing.join(', ')}. On Debian/Ubuntu: sudo apt-get install -y valgrind nghttp2-client\n`);
     process.exit(2);
   }
   const started = performance.now();
-  const versions = `${tool('valgrind', ['--version']).out}, ${tool('h2load', ['--version']).out}`;
+  const versions = `${tool('valgrind', ['--version']).out}, ${h2load}`;
   const cpuModel = os.cpus()[0]?.model.trim() ?? 'unknown CPU';
   const machine = `${cpuModel}, ${CORES} cores, ${os.type()} ${os.release()}, Node ${process.version}, ${versions}, ${new Date().toISOString().slice(0, 10)}`;
   const tmp = mkdtempSync(join(os.tmpdir(), 'arbiter-callgrind-'));

@@ -54,7 +54,6 @@
  * `node --cpu-prof` and write its profile there), BENCH_PROFILE_TARGET (that
  * target's key, default batch-1000).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -62,7 +61,7 @@ import { fileURLToPath } from 'node:url';
 import { buildMix, machineBusyCpuSeconds, processTreeCpuSeconds, quantile, ROOT } from '../grpc/common.js';
 import { servedCacheEntries, verifyBody } from './bodies.js';
 import { bannerPort, jsonPort, startServer, stopServer, waitForQuiet, type Server } from '../grpc/servers.js';
-import { allTargets, arbiterYaml, BATCH_TARGET_DPS, chosenTargets, CPU_TARGETS, grab, h2loadArgs, listEnv, median, numberEnv, refKey, runH2load, type Target } from './targets.js';
+import { allTargets, arbiterYaml, BATCH_TARGET_DPS, chosenTargets, CPU_TARGETS, grab, h2loadArgs, h2loadVersion, listEnv, median, numberEnv, refKey, runH2load, type Target } from './targets.js';
 import { printReport, runMain } from '../report.js';
 
 const HERE = (name: string): string => fileURLToPath(new URL(name, import.meta.url));
@@ -170,12 +169,6 @@ async function measure(server: Server, path: string, bodyFile: string, c: number
     if (attempt < RETRIES) process.stderr.write(`bench:h2load: other processes took ${m.otherCores.toFixed(2)} cores; running it again\n`);
   }
   return best!;
-}
-
-function h2loadVersion(): string | undefined {
-  const r = spawnSync('h2load', ['--version'], { encoding: 'utf8' });
-  if (r.error !== undefined || r.status !== 0) return undefined;
-  return r.stdout.trim();
 }
 
 interface Point {

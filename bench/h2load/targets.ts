@@ -3,7 +3,7 @@
  * which body, what answer proves it right), the Arbiter config each target
  * runs with, the issue's goals, and running h2load itself.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseDocument } from 'yaml';
 import { benchConfigYaml, type MixFile } from '../grpc/common.js';
@@ -181,6 +181,13 @@ export function h2loadArgs(port: number, path: string, bodyFile: string, c: numb
     ...(logFile === undefined ? [] : ['--log-file', logFile]),
     `http://127.0.0.1:${port}${path}`,
   ];
+}
+
+/** What `h2load --version` prints, or `undefined` when there is no h2load. */
+export function h2loadVersion(): string | undefined {
+  const r = spawnSync('h2load', ['--version'], { encoding: 'utf8' });
+  if (r.error !== undefined || r.status !== 0) return undefined;
+  return r.stdout.trim();
 }
 
 /** A number h2load printed, found by the first group of `re`. */
